@@ -1,0 +1,59 @@
+// Command conflictcheck proves that an HTTP API handles colliding clients correctly: it fires
+// simultaneous conflicting requests derived from the API's OpenAPI document and checks, with
+// evidence, that the losers are rejected, the data stays intact and the loser can retry.
+//
+// Exit codes: 0 every check holds; 1 a check failed; 2 a usage, spec or connection error.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes of the CLI contract (DESIGN.md).
+const (
+	exitOK       = 0
+	exitFailed   = 1
+	exitBadInput = 2
+)
+
+// checkFailure marks an error that means "a check failed" (exit 1) rather than bad input.
+type checkFailure struct{ err error }
+
+func (e checkFailure) Error() string { return e.err.Error() }
+func (e checkFailure) Unwrap() error { return e.err }
+
+func main() {
+	os.Exit(execute(os.Args[1:]))
+}
+
+// execute runs the CLI with args and returns the process exit code. Errors are printed as one
+// line on stderr, never with a stack trace.
+func execute(args []string) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(os.Stderr, "conflictcheck: %v\n", err)
+	if errors.As(err, new(checkFailure)) {
+		return exitFailed
+	}
+	return exitBadInput
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "conflictcheck",
+		Short:         "Prove that an HTTP API answers colliding clients correctly",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.AddCommand(newServeReferenceCmd())
+	return root
+}
