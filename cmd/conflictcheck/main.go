@@ -6,7 +6,7 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"os"
 
@@ -16,33 +16,23 @@ import (
 // Exit codes of the CLI contract (DESIGN.md).
 const (
 	exitOK       = 0
-	exitFailed   = 1
 	exitBadInput = 2
 )
 
-// checkFailure marks an error that means "a check failed" (exit 1) rather than bad input.
-type checkFailure struct{ err error }
-
-func (e checkFailure) Error() string { return e.err.Error() }
-func (e checkFailure) Unwrap() error { return e.err }
-
 func main() {
-	os.Exit(execute(os.Args[1:]))
+	os.Exit(execute(context.Background(), os.Args[1:]))
 }
 
-// execute runs the CLI with args and returns the process exit code. Errors are printed as one
-// line on stderr, never with a stack trace.
-func execute(args []string) int {
+// execute runs the CLI with args until it finishes or ctx is done, and returns the process exit
+// code. Errors are printed as one line on stderr, never with a stack trace.
+func execute(ctx context.Context, args []string) int {
 	root := newRootCmd()
 	root.SetArgs(args)
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}
 	fmt.Fprintf(os.Stderr, "conflictcheck: %v\n", err)
-	if errors.As(err, new(checkFailure)) {
-		return exitFailed
-	}
 	return exitBadInput
 }
 

@@ -510,7 +510,7 @@ func (h *Handler) lookupFailure(w http.ResponseWriter, r *http.Request, err erro
 // storeFailure answers an unexpected store error: 503 when the store is out of reach, else 500.
 // The details go to the log, never to the client.
 func (h *Handler) storeFailure(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+	if store.IsUnavailable(err) {
 		h.log.Warn("store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", "1")
 		writeProblem(w, problem{Name: "unavailable", Status: http.StatusServiceUnavailable, Detail: "the data store is unavailable; retry later"})

@@ -297,11 +297,11 @@ func (p *Postgres) ListItems(ctx context.Context, f ItemFilter) ([]Item, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	out := []Item{}
+	defer rows.Close()
+	out := []Item{} // like the memory store: an empty list, not nil
 	for rows.Next() {
 		it, err := scanItem(rows)
 		if err != nil {
-			rows.Close()
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 		out = append(out, it)
@@ -652,7 +652,7 @@ func (k keyRow) judge(fingerprint string) (claim KeyClaim, take bool, err error)
 }
 
 // leaseMicros is DefaultKeyLease for SQL: now() + $n * interval '1 microsecond'.
-var leaseMicros = DefaultKeyLease.Microseconds()
+const leaseMicros = int64(DefaultKeyLease / time.Microsecond)
 
 // ClaimKey implements Store. The claim is an INSERT … ON CONFLICT DO NOTHING committed at
 // once, so exactly one of concurrent claimers inserts and the others see it in flight; an

@@ -1,0 +1,287 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/conflictcheck/conflictcheck/internal/pgtest"
+	"github.com/conflictcheck/conflictcheck/reference-server/server"
+)
+
+var loadRequests = flag.Int("load.requests", 10_000, "racing requests per BenchmarkConflictLoad run")
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	pgtest.Stop()
+	os.Exit(code)
+}
+
+// loadResult is what a load run measured.
+type loadResult struct {
+	requests     int
+	elapsed      time.Duration
+	latencies    []time.Duration
+	serverErrors int // 5xx answers
+	lostUpdates  int // rounds where more than one stale update won, or the version moved more than once
+	duplicates   int // rounds where a sku ended up on more than one item
+	oversold     int // rounds where more orders won than there was stock
+	otherBreaks  []string
+}
+
+func (r loadResult) percentile(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	s := slices.Clone(r.latencies)
+	slices.Sort(s)
+	return s[int(p*float64(len(s)-1))]
+}
+
+// loader fires rounds of racing conflicting requests at targets (round-robin) and checks the
+// invariants after each round.
+type loader struct {
+	tb      testing.TB
+	targets []string
+	hc      *http.Client
+	mu      sync.Mutex
+	res     loadResult
+	round   int
+}
+
+type answer struct {
+	status int
+	body   map[string]any
+}
+
+func (l *loader) send(i int, method, path string, body any, hdr ...string) answer {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, l.targets[i%len(l.targets)]+path, rd)
+	if err != nil {
+		l.tb.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k := 0; k+1 < len(hdr); k += 2 {
+		req.Header.Set(hdr[k], hdr[k+1])
+	}
+	res, err := l.hc.Do(req)
+	if err != nil {
+		l.tb.Errorf("%s %s: %v", method, path, err)
+		return answer{}
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	a := answer{status: res.StatusCode}
+	_ = json.Unmarshal(data, &a.body)
+	return a
+}
+
+// race sends n requests built by mk at once, recording latencies and 5xx, and counts statuses.
+func (l *loader) race(n int, mk func(i int) (method, path string, body any, hdr []string)) map[int]int {
+	answers := make([]answer, n)
+	lat := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, p, b, h := mk(i)
+			<-start
+			t0 := time.Now()
+			answers[i] = l.send(i, m, p, b, h...)
+			lat[i] = time.Since(t0)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	counts := map[int]int{}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, a := range answers {
+		counts[a.status]++
+		if a.status >= 500 {
+			l.res.serverErrors++
+		}
+		l.res.latencies = append(l.res.latencies, lat[i])
+	}
+	l.res.requests += n
+	return counts
+}
+
+func (l *loader) create(sku string, stock int) string {
+	a := l.send(0, "POST", "/items", map[string]any{"sku": sku, "name": "n", "price": 1, "stock": stock})
+	if a.status != 201 {
+		l.tb.Fatalf("setup create %s: %d %v", sku, a.status, a.body)
+	}
+	return a.body["id"].(string)
+}
+
+func (l *loader) broke(format string, args ...any) {
+	l.res.otherBreaks = append(l.res.otherBreaks, fmt.Sprintf(format, args...))
+}
+
+// runRound fires one round of one conflict kind with n racers.
+func (l *loader) runRound(n int) {
+	l.round++
+	sku := fmt.Sprintf("LOAD-%d-%d", time.Now().UnixNano(), l.round)
+	switch l.round % 6 {
+	case 0: // duplicate create
+		c := l.race(n, func(i int) (string, string, any, []string) {
+			return "POST", "/items", map[string]any{"sku": sku, "name": fmt.Sprint(i), "price": 1, "stock": 1}, nil
+		})
+		list := l.send(1, "GET", "/items?sku="+sku, nil)
+		if c[201] != 1 || len(list.body["items"].([]any)) != 1 {
+			l.res.duplicates++
+		}
+	case 1: // stale PATCH
+		id := l.create(sku, 1)
+		c := l.race(n, func(i int) (string, string, any, []string) {
+			return "PATCH", "/items/" + id, map[string]any{"version": 1, "name": fmt.Sprint(i)}, nil
+		})
+		if got := l.send(1, "GET", "/items/"+id, nil); c[200] != 1 || got.body["version"] != float64(2) {
+			l.res.lostUpdates++
+		}
+	case 2: // stale PUT
+		id := l.create(sku, 1)
+		c := l.race(n, func(i int) (string, string, any, []string) {
+			return "PUT", "/items/" + id, map[string]any{"name": fmt.Sprint(i), "price": i, "stock": i}, []string{"If-Match", `"v1"`}
+		})
+		if got := l.send(1, "GET", "/items/"+id, nil); c[200] != 1 || c[412] != n-1 || got.body["version"] != float64(2) {
+			l.res.lostUpdates++
+		}
+	case 3: // capacity
+		const stock = 5
+		id := l.create(sku, stock)
+		c := l.race(n, func(int) (string, string, any, []string) {
+			return "POST", "/orders", map[string]any{"itemId": id, "quantity": 1}, nil
+		})
+		if got := l.send(1, "GET", "/items/"+id, nil); c[201] != stock || got.body["stock"] != float64(0) {
+			l.res.oversold++
+		}
+	case 4: // transition
+		id := l.create(sku, 1)
+		oid := l.send(0, "POST", "/orders", map[string]any{"itemId": id, "quantity": 1}).body["id"].(string)
+		c := l.race(n, func(i int) (string, string, any, []string) {
+			return "POST", "/orders/" + oid + []string{"/cancel", "/ship"}[i%2], nil, nil
+		})
+		if c[200] != 1 || c[409] != n-1 {
+			l.broke("transition round %d: %v", l.round, c)
+		}
+	case 5: // one idempotency key
+		id := l.create(sku, 1000)
+		c := l.race(n, func(int) (string, string, any, []string) {
+			return "POST", "/orders", map[string]any{"itemId": id, "quantity": 1}, []string{"Idempotency-Key", sku}
+		})
+		if got := l.send(1, "GET", "/items/"+id, nil); c[201]+c[409] != n || got.body["stock"] != float64(999) {
+			l.broke("idempotency round %d: %v, stock %v", l.round, c, got.body["stock"])
+		}
+	}
+}
+
+// runLoad fires total racing requests, in rounds of racers, at the targets.
+func runLoad(tb testing.TB, targets []string, total, racers int) loadResult {
+	tr := &http.Transport{MaxIdleConnsPerHost: racers * 2, MaxConnsPerHost: racers * 2}
+	defer tr.CloseIdleConnections()
+	l := &loader{tb: tb, targets: targets, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	start := time.Now()
+	for l.res.requests < total {
+		l.runRound(racers)
+	}
+	l.res.elapsed = time.Since(start)
+	return l.res
+}
+
+// startServers starts n reference servers in process on one store configuration.
+func startServers(tb testing.TB, n int, cfg server.Config) []string {
+	var urls []string
+	for range n {
+		cfg.Addr = "127.0.0.1:0"
+		s, err := server.Start(tb.Context(), cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = s.Close() })
+		urls = append(urls, "http://"+s.Addr)
+	}
+	return urls
+}
+
+func loadTargets(tb testing.TB) []struct {
+	name    string
+	targets func() []string
+} {
+	return []struct {
+		name    string
+		targets func() []string
+	}{
+		{"memory", func() []string { return startServers(tb, 1, server.Config{Store: "memory"}) }},
+		{"postgres", func() []string {
+			return startServers(tb, 1, server.Config{Store: "postgres", DatabaseURL: pgtest.Shared(tb).CreateDB(tb)})
+		}},
+		{"postgres-2-replicas", func() []string {
+			return startServers(tb, 2, server.Config{Store: "postgres", DatabaseURL: pgtest.Shared(tb).CreateDB(tb)})
+		}},
+	}
+}
+
+func checkLoad(tb testing.TB, r loadResult) {
+	tb.Helper()
+	if r.serverErrors+r.lostUpdates+r.duplicates+r.oversold+len(r.otherBreaks) > 0 {
+		tb.Fatalf("under load: %d 5xx, %d lost updates, %d duplicates, %d oversells, other: %v",
+			r.serverErrors, r.lostUpdates, r.duplicates, r.oversold, r.otherBreaks)
+	}
+}
+
+// TestLoadKeepsInvariants is a small load run on every store: the same code as the benchmark.
+func TestLoadKeepsInvariants(t *testing.T) {
+	for _, tt := range loadTargets(t) {
+		t.Run(tt.name, func(t *testing.T) {
+			checkLoad(t, runLoad(t, tt.targets(), 600, 20))
+		})
+	}
+}
+
+// BenchmarkConflictLoad fires -load.requests racing conflicting requests (20 per round) at
+// each store and reports throughput and latency; any broken invariant fails it. Run with
+// -benchtime=1x: one op is the whole run.
+func BenchmarkConflictLoad(b *testing.B) {
+	for _, tt := range loadTargets(b) {
+		b.Run(tt.name, func(b *testing.B) {
+			targets := tt.targets()
+			for b.Loop() {
+				r := runLoad(b, targets, *loadRequests, 20)
+				checkLoad(b, r)
+				b.ReportMetric(float64(r.requests)/r.elapsed.Seconds(), "req/s")
+				b.ReportMetric(float64(r.percentile(0.50).Microseconds()), "p50-µs")
+				b.ReportMetric(float64(r.percentile(0.99).Microseconds()), "p99-µs")
+				b.ReportMetric(float64(r.serverErrors), "5xx")
+				b.ReportMetric(float64(r.lostUpdates), "lost-updates")
+				b.ReportMetric(float64(r.duplicates), "duplicates")
+			}
+		})
+	}
+}
+
+// TestLoadCatchesTheRaceFault proves the load run's invariant checks can fail.
+func TestLoadCatchesTheRaceFault(t *testing.T) {
+	targets := startServers(t, 1, server.Config{Store: "memory", Fault: "race", RaceWindow: 20 * time.Millisecond})
+	r := runLoad(t, targets, 240, 20)
+	if r.duplicates == 0 || r.lostUpdates == 0 || r.oversold == 0 {
+		t.Fatalf("race fault under load: %d duplicates, %d lost updates, %d oversells; want each caught", r.duplicates, r.lostUpdates, r.oversold)
+	}
+}
