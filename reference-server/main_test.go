@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/conflictcheck/conflictcheck/internal/pgtest"
+	"github.com/conflictcheck/conflictcheck/internal/racetest"
 	"github.com/conflictcheck/conflictcheck/internal/spectest"
 )
 
@@ -201,9 +201,9 @@ func freePort(t *testing.T) string {
 
 // replicas are server processes that share one database; requests go round-robin over them.
 type replicas struct {
-	t     *testing.T
-	addrs []string
-	v     *spectest.Validator
+	t  *testing.T
+	rc *racetest.Client
+	v  *spectest.Validator
 }
 
 func startReplicas(t *testing.T, n int, args ...string) *replicas {
@@ -213,13 +213,13 @@ func startReplicas(t *testing.T, n int, args ...string) *replicas {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &replicas{t: t, v: v}
+	r := &replicas{t: t, v: v, rc: &racetest.Client{HTTP: http.DefaultClient}}
 	for range n {
 		c := spawn(t, append([]string{"--addr", "127.0.0.1:0", "--store", "postgres", "--database-url", db}, args...)...)
 		if c.addr == "" {
 			t.Fatalf("replica did not start; stderr:\n%s", c.stderr)
 		}
-		r.addrs = append(r.addrs, c.addr)
+		r.rc.Bases = append(r.rc.Bases, "http://"+c.addr)
 	}
 	return r
 }
@@ -229,55 +229,38 @@ type reply struct {
 	body   map[string]any
 }
 
-// do sends one request to replica i (mod n); validate checks the response against the spec.
-func (r *replicas) do(i int, method, path string, body any, validate bool, hdr ...string) reply {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, "http://"+r.addrs[i%len(r.addrs)]+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	for k := 0; k+1 < len(hdr); k += 2 {
-		req.Header.Set(hdr[k], hdr[k+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		r.t.Errorf("%s %s: %v", method, path, err)
+// check reports a transport error, or with validate a response that breaks the spec.
+func (r *replicas) check(req racetest.Request, rep racetest.Reply, validate bool) reply {
+	if rep.Err != nil {
+		r.t.Error(rep.Err)
 		return reply{}
 	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
 	if validate {
-		check, _ := http.NewRequest(method, "http://127.0.0.1"+path, nil)
-		if err := r.v.Check(check, res.StatusCode, res.Header, data); err != nil {
+		probe, _ := http.NewRequest(req.Method, "http://127.0.0.1"+req.Path, nil)
+		if err := r.v.Check(probe, rep.Status, rep.Header, rep.Body); err != nil {
 			r.t.Errorf("response breaks reference.yaml: %v", err)
 		}
 	}
-	out := reply{status: res.StatusCode}
-	_ = json.Unmarshal(data, &out.body)
-	return out
+	return reply{status: rep.Status, body: rep.Object()}
+}
+
+// do sends one request to replica i (mod n); validate checks the response against the spec.
+func (r *replicas) do(i int, method, path string, body any, validate bool, hdr ...string) reply {
+	req := racetest.Request{Method: method, Path: path, Body: body, Header: hdr}
+	return r.check(req, r.rc.Do(r.t.Context(), i, req), validate)
 }
 
 // collide fires n requests at once, spread over the replicas, and counts statuses.
 func (r *replicas) collide(n int, validate bool, mk func(i int) (method, path string, body any, hdr []string)) map[int]int {
-	replies := make([]reply, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
+	reqs := make([]racetest.Request, n)
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m, p, b, h := mk(i)
-			<-start
-			replies[i] = r.do(i, m, p, b, validate, h...)
-		}()
+		m, p, b, h := mk(i)
+		reqs[i] = racetest.Request{Method: m, Path: p, Body: b, Header: h}
 	}
-	close(start)
-	wg.Wait()
+	replies := r.rc.Collide(r.t.Context(), n, func(i int) racetest.Request { return reqs[i] })
 	counts := map[int]int{}
-	for _, rep := range replies {
-		counts[rep.status]++
+	for i, rep := range replies {
+		counts[r.check(reqs[i], rep, validate).status]++
 	}
 	return counts
 }

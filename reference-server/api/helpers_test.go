@@ -1,16 +1,12 @@
 package api_test
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/conflictcheck/conflictcheck/internal/racetest"
 	"github.com/conflictcheck/conflictcheck/internal/spectest"
 	"github.com/conflictcheck/conflictcheck/reference-server/api"
 	"github.com/conflictcheck/conflictcheck/reference-server/fault"
@@ -20,24 +16,19 @@ import (
 
 // client talks to one test server over loopback.
 type client struct {
-	t    testing.TB
-	base string
-	hc   *http.Client
+	t  testing.TB
+	rc *racetest.Client
 }
 
 // resp is a response read whole.
-type resp struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
+type resp struct{ racetest.Reply }
 
 // obj decodes the body as a JSON object.
 func (r resp) obj(t testing.TB) map[string]any {
 	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(r.Body, &m); err != nil {
-		t.Fatalf("body %q is not a JSON object: %v", r.Body, err)
+	m := r.Object()
+	if m == nil {
+		t.Fatalf("body %q is not a JSON object", r.Body)
 	}
 	return m
 }
@@ -70,7 +61,7 @@ func newServer(t testing.TB, st store.Store, f fault.Name, validate bool) *clien
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &client{t: t, base: srv.URL, hc: srv.Client()}
+	return &client{t: t, rc: &racetest.Client{HTTP: srv.Client(), Bases: []string{srv.URL}}}
 }
 
 // newFaulty starts the API on a memory store with the fault's store and HTTP defects, without
@@ -89,48 +80,14 @@ func newFaulty(t testing.TB, name fault.Name) *client {
 	return newServer(t, st, name, false)
 }
 
-// do sends a request. body is nil (none), a string (sent raw as JSON) or a value to encode;
-// hdr holds header name/value pairs, where Content-Type overrides the default.
+// do sends a request; see racetest.Request for body and hdr.
 func (c *client) do(method, path string, body any, hdr ...string) resp {
 	c.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		rd = bytes.NewReader(data)
+	r := c.rc.Do(c.t.Context(), 0, racetest.Request{Method: method, Path: path, Body: body, Header: hdr})
+	if r.Err != nil {
+		c.t.Fatal(r.Err)
 	}
-	req, err := http.NewRequestWithContext(c.t.Context(), method, c.base+path, rd)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		if http.CanonicalHeaderKey(hdr[i]) == "Content-Type" {
-			req.Header.Set(hdr[i], hdr[i+1])
-			continue
-		}
-		req.Header.Add(hdr[i], hdr[i+1])
-	}
-	res, err := c.hc.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(res.Body)
-	if err != nil {
-		c.t.Fatalf("%s %s: read body: %v", method, path, err)
-	}
-	return resp{Status: res.StatusCode, Header: res.Header, Body: data}
+	return resp{r}
 }
 
 // want fails unless the response has the status (and, for a problem, the problem name).
@@ -162,20 +119,17 @@ func (c *client) mustCreate(sku string, stock int) resp {
 // collide sends the requests built by mk(i) for i in [0, n) at once and returns the responses.
 func (c *client) collide(n int, mk func(i int) (method, path string, body any, hdr []string)) []resp {
 	c.t.Helper()
+	replies := c.rc.Collide(c.t.Context(), n, func(i int) racetest.Request {
+		m, p, b, h := mk(i)
+		return racetest.Request{Method: m, Path: p, Body: b, Header: h}
+	})
 	out := make([]resp, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m, p, b, h := mk(i)
-			<-start
-			out[i] = c.do(m, p, b, h...)
-		}()
+	for i, r := range replies {
+		if r.Err != nil {
+			c.t.Fatal(r.Err)
+		}
+		out[i] = resp{r}
 	}
-	close(start)
-	wg.Wait()
 	return out
 }
 

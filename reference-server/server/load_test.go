@@ -1,20 +1,17 @@
 package server_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/conflictcheck/conflictcheck/internal/pgtest"
+	"github.com/conflictcheck/conflictcheck/internal/racetest"
 	"github.com/conflictcheck/conflictcheck/reference-server/server"
 )
 
@@ -51,12 +48,10 @@ func (r loadResult) percentile(p float64) time.Duration {
 // loader fires rounds of racing conflicting requests at targets (round-robin) and checks the
 // invariants after each round.
 type loader struct {
-	tb      testing.TB
-	targets []string
-	hc      *http.Client
-	mu      sync.Mutex
-	res     loadResult
-	round   int
+	tb    testing.TB
+	rc    *racetest.Client
+	res   loadResult
+	round int
 }
 
 type answer struct {
@@ -64,63 +59,32 @@ type answer struct {
 	body   map[string]any
 }
 
+// send sends one setup or verification request to target i; it is not measured.
 func (l *loader) send(i int, method, path string, body any, hdr ...string) answer {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+	r := l.rc.Do(l.tb.Context(), i, racetest.Request{Method: method, Path: path, Body: body, Header: hdr})
+	if r.Err != nil {
+		l.tb.Error(r.Err)
 	}
-	req, err := http.NewRequest(method, l.targets[i%len(l.targets)]+path, rd)
-	if err != nil {
-		l.tb.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for k := 0; k+1 < len(hdr); k += 2 {
-		req.Header.Set(hdr[k], hdr[k+1])
-	}
-	res, err := l.hc.Do(req)
-	if err != nil {
-		l.tb.Errorf("%s %s: %v", method, path, err)
-		return answer{}
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	a := answer{status: res.StatusCode}
-	_ = json.Unmarshal(data, &a.body)
-	return a
+	return answer{status: r.Status, body: r.Object()}
 }
 
 // race sends n requests built by mk at once, recording latencies and 5xx, and counts statuses.
 func (l *loader) race(n int, mk func(i int) (method, path string, body any, hdr []string)) map[int]int {
-	answers := make([]answer, n)
-	lat := make([]time.Duration, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m, p, b, h := mk(i)
-			<-start
-			t0 := time.Now()
-			answers[i] = l.send(i, m, p, b, h...)
-			lat[i] = time.Since(t0)
-		}()
-	}
-	close(start)
-	wg.Wait()
-	counts := map[int]int{}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i, a := range answers {
-		counts[a.status]++
-		if a.status >= 500 {
+	replies := l.rc.Collide(l.tb.Context(), n, func(i int) racetest.Request {
+		m, p, b, h := mk(i)
+		return racetest.Request{Method: m, Path: p, Body: b, Header: h}
+	})
+	for _, r := range replies {
+		if r.Err != nil {
+			l.tb.Error(r.Err)
+		}
+		if r.Status >= 500 {
 			l.res.serverErrors++
 		}
-		l.res.latencies = append(l.res.latencies, lat[i])
+		l.res.latencies = append(l.res.latencies, r.Latency)
 	}
 	l.res.requests += n
-	return counts
+	return racetest.Statuses(replies)
 }
 
 func (l *loader) create(sku string, stock int) string {
@@ -197,7 +161,7 @@ func (l *loader) runRound(n int) {
 func runLoad(tb testing.TB, targets []string, total, racers int) loadResult {
 	tr := &http.Transport{MaxIdleConnsPerHost: racers * 2, MaxConnsPerHost: racers * 2}
 	defer tr.CloseIdleConnections()
-	l := &loader{tb: tb, targets: targets, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	l := &loader{tb: tb, rc: &racetest.Client{HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}, Bases: targets}}
 	start := time.Now()
 	for l.res.requests < total {
 		l.runRound(racers)
