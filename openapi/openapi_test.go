@@ -299,14 +299,14 @@ var apiOperations = []apiOperation{
 	{
 		id: "patchItem", method: "PATCH", path: "/items/{id}", success: 200, body: "ItemPatch",
 		problems: map[int][]string{400: {"malformed-request"}, 404: {"not-found"}, 409: {"version-mismatch"},
-			413: {"content-too-large"}, 415: {"unsupported-media-type"}, 422: {"validation-failed"}},
+			412: {"precondition-failed"}, 413: {"content-too-large"}, 415: {"unsupported-media-type"}, 422: {"validation-failed"}},
 		headers: map[int][]string{200: {"ETag"}},
-		params:  map[string]bool{"path:id": true},
+		params:  map[string]bool{"path:id": true, "header:If-Match": false},
 	},
 	{
 		id: "deleteItem", method: "DELETE", path: "/items/{id}", success: 204,
-		problems: map[int][]string{404: {"not-found"}, 409: {"item-in-use"}},
-		params:   map[string]bool{"path:id": true},
+		problems: map[int][]string{400: {"malformed-request"}, 404: {"not-found"}, 409: {"item-in-use"}, 412: {"precondition-failed"}},
+		params:   map[string]bool{"path:id": true, "header:If-Match": false},
 	},
 	{
 		id: "createOrder", method: "POST", path: "/orders", success: 201, body: "OrderCreate",

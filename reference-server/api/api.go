@@ -175,7 +175,7 @@ func (h *Handler) createItem(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &taken):
 		if h.fault == fault.PartialWrite {
 			// The loser's name lands on the existing item although the create is refused.
-			_, _ = h.store.UpdateItem(context.WithoutCancel(r.Context()), taken.ExistingID, store.Precondition{Any: true}, store.Change{Name: name})
+			_, _ = h.store.UpdateItem(context.WithoutCancel(r.Context()), taken.ExistingID, store.Unconditional, store.Change{Name: name})
 		}
 		h.conflict(w, problem{Name: "sku-taken", Status: http.StatusConflict,
 			Detail: fmt.Sprintf("sku %q already names item %s; choose another sku, or update that item", taken.SKU, taken.ExistingID),
@@ -219,16 +219,37 @@ func (h *Handler) getItem(w http.ResponseWriter, r *http.Request) {
 	h.writeItem(w, http.StatusOK, it)
 }
 
-func (h *Handler) replaceItem(w http.ResponseWriter, r *http.Request) {
+// ifMatch reads If-Match: the precondition it states, or Unconditional when absent. A value
+// that is neither `*` nor a list of entity tags gives the 400 to send.
+func ifMatch(r *http.Request) (pre store.Precondition, present bool, p *problem) {
 	values := r.Header.Values("If-Match")
 	if len(values) == 0 {
-		writeProblem(w, problem{Name: "precondition-required", Status: http.StatusPreconditionRequired,
-			Detail: "replacing an item requires If-Match: read the item and send its ETag, e.g. If-Match: \"v3\""})
-		return
+		return store.Unconditional, false, nil
 	}
 	pre, err := parseIfMatch(values)
 	if err != nil {
-		writeProblem(w, badRequest(err.Error()))
+		bad := badRequest(err.Error())
+		return pre, true, &bad
+	}
+	return pre, true, nil
+}
+
+// preconditionFailed is the 412 for an If-Match that the item at cur does not satisfy.
+func preconditionFailed(cur store.Item) problem {
+	return problem{Name: "precondition-failed", Status: http.StatusPreconditionFailed,
+		Detail: fmt.Sprintf("item %s is at %s; read it again, re-apply your change, and resend with If-Match: %s", cur.ID, etag(cur.Version), etag(cur.Version)),
+		Ext:    map[string]any{"currentETag": etag(cur.Version), "currentVersion": cur.Version}}
+}
+
+func (h *Handler) replaceItem(w http.ResponseWriter, r *http.Request) {
+	pre, present, p := ifMatch(r)
+	switch {
+	case !present:
+		writeProblem(w, problem{Name: "precondition-required", Status: http.StatusPreconditionRequired,
+			Detail: "replacing an item requires If-Match: read the item and send its ETag, e.g. If-Match: \"v3\""})
+		return
+	case p != nil:
+		writeProblem(w, *p)
 		return
 	}
 	o, p := readObject(r, h.maxBody)
@@ -245,14 +266,17 @@ func (h *Handler) replaceItem(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, *p)
 		return
 	}
-	h.update(w, r, pre, ch, func(cur store.Item) problem {
-		return problem{Name: "precondition-failed", Status: http.StatusPreconditionFailed,
-			Detail: fmt.Sprintf("item %s is at %s; read it again, re-apply your change, and resend with If-Match: %s", cur.ID, etag(cur.Version), etag(cur.Version)),
-			Ext:    map[string]any{"currentETag": etag(cur.Version), "currentVersion": cur.Version}}
-	})
+	h.update(w, r, pre, ch, preconditionFailed)
 }
 
+// patchItem updates from the body's version; an If-Match sent too must hold as well (RFC 9110
+// §13.1.1), and when it is the one that fails the answer is 412 rather than 409.
 func (h *Handler) patchItem(w http.ResponseWriter, r *http.Request) {
+	header, _, p := ifMatch(r)
+	if p != nil {
+		writeProblem(w, *p)
+		return
+	}
 	o, p := readObject(r, h.maxBody)
 	if p != nil {
 		writeProblem(w, *p)
@@ -268,7 +292,14 @@ func (h *Handler) patchItem(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, *p)
 		return
 	}
-	h.update(w, r, store.IfVersion(*version), ch, func(cur store.Item) problem {
+	pre := store.IfVersion(*version)
+	if !header.Matches(*version) {
+		pre = store.Precondition{} // the two conditions cannot both hold
+	}
+	h.update(w, r, pre, ch, func(cur store.Item) problem {
+		if !header.Matches(cur.Version) {
+			return preconditionFailed(cur)
+		}
 		return problem{Name: "version-mismatch", Status: http.StatusConflict,
 			Detail: fmt.Sprintf("item %s is at version %d, not %d; read it again, re-apply your change, and resend with version %d", cur.ID, cur.Version, *version, cur.Version),
 			Ext:    map[string]any{"currentVersion": cur.Version, "currentETag": etag(cur.Version)}}
@@ -280,7 +311,7 @@ func (h *Handler) patchItem(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) update(w http.ResponseWriter, r *http.Request, pre store.Precondition, ch store.Change, mismatch func(store.Item) problem) {
 	id := r.PathValue("id")
 	if h.fault == fault.LostUpdate {
-		pre = store.Precondition{Any: true}
+		pre = store.Unconditional
 	}
 	if _, poisoned := h.poisoned.Load(id); poisoned {
 		// stale-etag: the server keeps judging this item by a version it no longer has.
@@ -295,7 +326,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, pre store.Preco
 			h.poisoned.Store(id, struct{}{})
 		}
 		if h.fault == fault.PartialWrite && ch.Name != nil {
-			if got, err := h.store.UpdateItem(context.WithoutCancel(r.Context()), id, store.Precondition{Any: true}, store.Change{Name: ch.Name}); err == nil {
+			if got, err := h.store.UpdateItem(context.WithoutCancel(r.Context()), id, store.Unconditional, store.Change{Name: ch.Name}); err == nil {
 				cur = got
 			}
 		}
@@ -309,9 +340,20 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, pre store.Preco
 
 func (h *Handler) deleteItem(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	err := h.store.DeleteItem(r.Context(), id)
+	pre, _, p := ifMatch(r)
+	if p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	if h.fault == fault.LostUpdate {
+		pre = store.Unconditional
+	}
+	err := h.store.DeleteItem(r.Context(), id, pre)
 	var inUse *store.InUseError
+	var vm *store.VersionMismatchError
 	switch {
+	case errors.As(err, &vm):
+		h.conflict(w, preconditionFailed(vm.Current))
 	case errors.As(err, &inUse):
 		h.conflict(w, problem{Name: "item-in-use", Status: http.StatusConflict,
 			Detail: fmt.Sprintf("item %s is referenced by %d placed orders; cancel or ship them, then delete the item", id, len(inUse.Orders)),

@@ -75,7 +75,21 @@ func TestItems(t *testing.T) {
 		t.Errorf("version-mismatch body %s; want the current version", vm.Body)
 	}
 
-	want(t, c.do("DELETE", "/items/"+id, nil), 204, "")
+	// An If-Match sent with PATCH or DELETE must hold too (RFC 9110 §13.1.1).
+	want(t, c.do("PATCH", "/items/"+id, map[string]any{"version": 5, "name": "x"}, "If-Match", `"v4"`), 412, "precondition-failed")
+	want(t, c.do("PATCH", "/items/"+id, map[string]any{"version": 4, "name": "x"}, "If-Match", `"v5"`), 409, "version-mismatch")
+	want(t, c.do("PATCH", "/items/"+id, map[string]any{"version": 5, "name": "x"}, "If-Match", `"v5`), 400, "malformed-request")
+	if got := c.do("PATCH", "/items/"+id, map[string]any{"version": 5, "name": "patched"}, "If-Match", `"v5"`); got.Status != 200 || got.num(t, "version") != 6 {
+		t.Fatalf("PATCH with matching version and If-Match = %d %s", got.Status, got.Body)
+	}
+	del := c.do("DELETE", "/items/"+id, nil, "If-Match", `"v5"`)
+	want(t, del, 412, "precondition-failed")
+	if del.str(t, "currentETag") != `"v6"` {
+		t.Errorf("412 on DELETE = %s; want the current ETag", del.Body)
+	}
+	want(t, c.do("DELETE", "/items/"+id, nil, "If-Match", `v6`), 400, "malformed-request")
+	want(t, c.do("GET", "/items/"+id, nil), 200, "")
+	want(t, c.do("DELETE", "/items/"+id, nil, "If-Match", `"v6"`), 204, "")
 	want(t, c.do("DELETE", "/items/"+id, nil), 404, "not-found")
 	want(t, c.do("GET", "/items/"+id, nil), 404, "not-found")
 }

@@ -58,7 +58,7 @@ func runFaults(t *testing.T, open opener) {
 		if _, err := s.CreateOrder(ctx, store.NewOrder{ItemID: it.ID, Quantity: 1}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.DeleteItem(ctx, it.ID); err != nil {
+		if err := s.DeleteItem(ctx, it.ID, store.Unconditional); err != nil {
 			t.Fatalf("DeleteItem with a placed order = %v; want the fault to delete it", err)
 		}
 	})
@@ -121,10 +121,13 @@ func testItems(t *testing.T, s store.Store) {
 	if _, err := s.UpdateItem(ctx, "00000000-0000-0000-0000-000000000000", store.Precondition{Any: true}, store.Change{}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("UpdateItem(missing) err = %v; want ErrNotFound", err)
 	}
-	if err := s.DeleteItem(ctx, b.ID); err != nil {
+	if err := s.DeleteItem(ctx, b.ID, store.IfVersion(2)); !errors.As(err, &mismatch) || mismatch.Current.ID != b.ID {
+		t.Fatalf("DeleteItem at a stale version err = %v; want VersionMismatchError", err)
+	}
+	if err := s.DeleteItem(ctx, b.ID, store.IfVersion(1)); err != nil {
 		t.Fatalf("DeleteItem: %v", err)
 	}
-	if err := s.DeleteItem(ctx, b.ID); !errors.Is(err, store.ErrNotFound) {
+	if err := s.DeleteItem(ctx, b.ID, store.Unconditional); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second DeleteItem err = %v; want ErrNotFound", err)
 	}
 	if _, err := s.CreateItem(ctx, store.NewItem{SKU: "B-1", Name: "again"}); err != nil {
@@ -151,7 +154,7 @@ func testOrders(t *testing.T, s store.Store) {
 		t.Fatalf("CreateOrder(unknown item) err = %v; want UnknownItemError", err)
 	}
 	var inUse *store.InUseError
-	if err := s.DeleteItem(ctx, it.ID); !errors.As(err, &inUse) || len(inUse.Orders) != 1 || inUse.Orders[0] != o.ID {
+	if err := s.DeleteItem(ctx, it.ID, store.Unconditional); !errors.As(err, &inUse) || len(inUse.Orders) != 1 || inUse.Orders[0] != o.ID {
 		t.Fatalf("DeleteItem in use err = %v; want InUseError naming %s", err, o.ID)
 	}
 	if got, err := s.GetOrder(ctx, o.ID); err != nil || got != o {
@@ -178,7 +181,7 @@ func testOrders(t *testing.T, s store.Store) {
 	if got, _ := s.GetItem(ctx, it.ID); got.Stock != 1 {
 		t.Fatalf("stock after ship = %d; want 1 (shipping returns nothing)", got.Stock)
 	}
-	if err := s.DeleteItem(ctx, it.ID); err != nil {
+	if err := s.DeleteItem(ctx, it.ID, store.Unconditional); err != nil {
 		t.Fatalf("DeleteItem with only cancelled and shipped orders: %v", err)
 	}
 	if _, err := s.GetOrder(ctx, "00000000-0000-0000-0000-000000000000"); !errors.Is(err, store.ErrNotFound) {
@@ -372,7 +375,7 @@ func raceDeleteInUse(t *testing.T, s store.Store, correct bool) bool {
 	it := mustItem(t, s, "DEL", racers)
 	errs := collide(racers, func(i int) error {
 		if i%2 == 0 {
-			return s.DeleteItem(ctx, it.ID)
+			return s.DeleteItem(ctx, it.ID, store.Unconditional)
 		}
 		_, err := s.CreateOrder(ctx, store.NewOrder{ItemID: it.ID, Quantity: 1})
 		return err

@@ -171,10 +171,14 @@ func apply(it Item, ch Change) Item {
 }
 
 // DeleteItem implements Store.
-func (m *Memory) DeleteItem(_ context.Context, id string) error {
+func (m *Memory) DeleteItem(_ context.Context, id string, pre Precondition) error {
 	return m.guarded(m.opts.racy(), func() error {
-		if _, ok := m.items[id]; !ok {
+		cur, ok := m.items[id]
+		if !ok {
 			return ErrNotFound
+		}
+		if !pre.Matches(cur.Version) {
+			return &VersionMismatchError{Current: cur.Item}
 		}
 		if deps := m.placed[id]; len(deps) > 0 && !m.opts.SkipDependents {
 			ids := make([]string, 0, len(deps))

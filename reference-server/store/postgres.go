@@ -389,19 +389,21 @@ func placedOrders(ctx context.Context, q querier, op, itemID string) ([]string, 
 // DeleteItem implements Store. The item's row lock serialises the delete against orders
 // being placed on it (CreateOrder updates the row first), so the placed orders it sees are
 // all there are.
-func (p *Postgres) DeleteItem(ctx context.Context, id string) error {
+func (p *Postgres) DeleteItem(ctx context.Context, id string, pre Precondition) error {
 	const op = "delete item"
 	if !validID(id) {
 		return ErrNotFound
 	}
 	check := func(q querier, lock string) error {
-		var one int
-		err := q.QueryRow(ctx, "SELECT 1 FROM items WHERE id = $1"+lock, id).Scan(&one)
+		cur, err := scanItem(q.QueryRow(ctx, "SELECT "+itemColumns+" FROM items WHERE id = $1"+lock, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
+		}
+		if !pre.Matches(cur.Version) {
+			return &VersionMismatchError{Current: cur}
 		}
 		if p.opts.SkipDependents {
 			return nil

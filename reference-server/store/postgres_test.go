@@ -95,8 +95,8 @@ func (r *pgReplicas) UpdateItem(ctx context.Context, id string, pre store.Precon
 	return r.pick().UpdateItem(ctx, id, pre, ch)
 }
 
-func (r *pgReplicas) DeleteItem(ctx context.Context, id string) error {
-	return r.pick().DeleteItem(ctx, id)
+func (r *pgReplicas) DeleteItem(ctx context.Context, id string, pre store.Precondition) error {
+	return r.pick().DeleteItem(ctx, id, pre)
 }
 
 func (r *pgReplicas) CreateOrder(ctx context.Context, in store.NewOrder) (store.Order, error) {
@@ -297,7 +297,7 @@ func TestPostgresInvalidIDs(t *testing.T) {
 		if _, err := s.UpdateItem(ctx, id, store.Precondition{Any: true}, store.Change{}); err != store.ErrNotFound {
 			t.Errorf("UpdateItem(%q) err = %v; want ErrNotFound", id, err)
 		}
-		if err := s.DeleteItem(ctx, id); err != store.ErrNotFound {
+		if err := s.DeleteItem(ctx, id, store.Unconditional); err != store.ErrNotFound {
 			t.Errorf("DeleteItem(%q) err = %v; want ErrNotFound", id, err)
 		}
 		if _, err := s.CreateOrder(ctx, store.NewOrder{ItemID: id, Quantity: 1}); !isA[*store.UnknownItemError](err) {

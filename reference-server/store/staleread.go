@@ -107,9 +107,9 @@ func (s *staleReads) UpdateItem(ctx context.Context, id string, pre Precondition
 	return s.Store.UpdateItem(ctx, id, pre, ch)
 }
 
-func (s *staleReads) DeleteItem(ctx context.Context, id string) error {
+func (s *staleReads) DeleteItem(ctx context.Context, id string, pre Precondition) error {
 	s.rememberItem(ctx, id)
-	return s.Store.DeleteItem(ctx, id)
+	return s.Store.DeleteItem(ctx, id, pre)
 }
 
 func (s *staleReads) CreateOrder(ctx context.Context, in NewOrder) (Order, error) {

@@ -68,6 +68,9 @@ func (p Precondition) Matches(v int64) bool {
 	return false
 }
 
+// Unconditional is the precondition every existing item satisfies (If-Match: *, or none).
+var Unconditional = Precondition{Any: true}
+
 // IfVersion is the precondition that the item is at version v.
 func IfVersion(v int64) Precondition { return Precondition{Versions: []int64{v}} }
 
@@ -121,8 +124,9 @@ type Store interface {
 	// UpdateItem applies ch when the item's version satisfies pre, and bumps the version;
 	// otherwise it gives a *VersionMismatchError holding the current item, or ErrNotFound.
 	UpdateItem(ctx context.Context, id string, pre Precondition, ch Change) (Item, error)
-	// DeleteItem removes the item unless a placed order references it (*InUseError).
-	DeleteItem(ctx context.Context, id string) error
+	// DeleteItem removes the item when its version satisfies pre (else *VersionMismatchError)
+	// and no placed order references it (else *InUseError).
+	DeleteItem(ctx context.Context, id string, pre Precondition) error
 
 	// CreateOrder takes the quantity from the item's stock and records a placed order. It gives
 	// ErrNotFound-wrapping *UnknownItemError for a missing item and *InsufficientStockError
