@@ -39,7 +39,8 @@ type Config struct {
 func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", DefaultAddr, "host:port to listen on")
 	fs.StringVar(&c.Store, "store", "memory", "data store: memory or postgres")
-	fs.StringVar(&c.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL for --store postgres (default $DATABASE_URL)")
+	// The default is resolved at use, not shown: --help must never print a password.
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL for --store postgres (default $DATABASE_URL)")
 	fs.StringVar(&c.Fault, "fault", "", "inject one defect: "+faultNames())
 	fs.DurationVar(&c.RaceWindow, "race-window", fault.DefaultRaceWindow, "gap between check and act for the race, idempotency-race and per-replica-lock faults")
 }
@@ -55,6 +56,14 @@ func faultNames() string {
 	return s
 }
 
+// databaseURL is --database-url, or $DATABASE_URL when the flag is empty.
+func (c Config) databaseURL() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return os.Getenv("DATABASE_URL")
+}
+
 // Validate checks the flags against each other and returns the chosen fault.
 func (c Config) Validate() (fault.Fault, error) {
 	f, err := fault.Parse(c.Fault)
@@ -67,7 +76,7 @@ func (c Config) Validate() (fault.Fault, error) {
 			return fault.Fault{}, fmt.Errorf("fault %s needs --store postgres: it shows only when replicas share one database", f.Name)
 		}
 	case "postgres":
-		if c.DatabaseURL == "" {
+		if c.databaseURL() == "" {
 			return fault.Fault{}, errors.New("--store postgres needs --database-url (or $DATABASE_URL)")
 		}
 	default:
@@ -100,7 +109,7 @@ func OpenStore(ctx context.Context, c Config, f fault.Fault) (store.Store, error
 	opts := StoreOptions(f.Name, c.RaceWindow)
 	var s store.Store
 	if c.Store == "postgres" {
-		pg, err := store.OpenPostgres(ctx, c.DatabaseURL, opts)
+		pg, err := store.OpenPostgres(ctx, c.databaseURL(), opts)
 		if err != nil {
 			return nil, err
 		}
