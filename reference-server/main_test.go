@@ -224,16 +224,11 @@ func startReplicas(t *testing.T, n int, args ...string) *replicas {
 	return r
 }
 
-type reply struct {
-	status int
-	body   map[string]any
-}
-
 // check reports a transport error, or with validate a response that breaks the spec.
-func (r *replicas) check(req racetest.Request, rep racetest.Reply, validate bool) reply {
+func (r *replicas) check(req racetest.Request, rep racetest.Reply, validate bool) racetest.Reply {
 	if rep.Err != nil {
 		r.t.Error(rep.Err)
-		return reply{}
+		return rep
 	}
 	if validate {
 		probe, _ := http.NewRequest(req.Method, "http://127.0.0.1"+req.Path, nil)
@@ -241,11 +236,11 @@ func (r *replicas) check(req racetest.Request, rep racetest.Reply, validate bool
 			r.t.Errorf("response breaks reference.yaml: %v", err)
 		}
 	}
-	return reply{status: rep.Status, body: rep.Object()}
+	return rep
 }
 
 // do sends one request to replica i (mod n); validate checks the response against the spec.
-func (r *replicas) do(i int, method, path string, body any, validate bool, hdr ...string) reply {
+func (r *replicas) do(i int, method, path string, body any, validate bool, hdr ...string) racetest.Reply {
 	req := racetest.Request{Method: method, Path: path, Body: body, Header: hdr}
 	return r.check(req, r.rc.Do(r.t.Context(), i, req), validate)
 }
@@ -260,17 +255,17 @@ func (r *replicas) collide(n int, validate bool, mk func(i int) (method, path st
 	replies := r.rc.Collide(r.t.Context(), n, func(i int) racetest.Request { return reqs[i] })
 	counts := map[int]int{}
 	for i, rep := range replies {
-		counts[r.check(reqs[i], rep, validate).status]++
+		counts[r.check(reqs[i], rep, validate).Status]++
 	}
 	return counts
 }
 
 func (r *replicas) create(sku string, stock int) string {
 	rep := r.do(0, "POST", "/items", map[string]any{"sku": sku, "name": "n", "price": 1, "stock": stock}, true)
-	if rep.status != 201 {
-		r.t.Fatalf("create %s: %d %v", sku, rep.status, rep.body)
+	if rep.Status != 201 {
+		r.t.Fatalf("create %s: %d %s", sku, rep.Status, rep.Body)
 	}
-	return rep.body["id"].(string)
+	return rep.Object()["id"].(string)
 }
 
 // TestTwoReplicasKeepEveryGuarantee runs two server processes on one PostgreSQL database and
@@ -304,12 +299,12 @@ func TestTwoReplicasKeepEveryGuarantee(t *testing.T) {
 	if cap[201] != 4 || cap[409] != n-4 {
 		t.Errorf("capacity: %v; want four 201", cap)
 	}
-	if got := r.do(1, "GET", "/items/"+capID, nil, true); got.body["stock"] != float64(0) {
-		t.Errorf("stock after the capacity race: %v; want 0", got.body["stock"])
+	if got := r.do(1, "GET", "/items/"+capID, nil, true); got.Object()["stock"] != float64(0) {
+		t.Errorf("stock after the capacity race: %v; want 0", got.Object()["stock"])
 	}
 	trID := r.create("TR", 1)
 	order := r.do(0, "POST", "/orders", map[string]any{"itemId": trID, "quantity": 1}, true)
-	oid := order.body["id"].(string)
+	oid := order.Object()["id"].(string)
 	tr := r.collide(n, true, func(i int) (string, string, any, []string) {
 		return "POST", "/orders/" + oid + []string{"/cancel", "/ship"}[i%2], nil, nil
 	})
@@ -323,8 +318,8 @@ func TestTwoReplicasKeepEveryGuarantee(t *testing.T) {
 	if key[201] < 1 || key[201]+key[409] != n {
 		t.Errorf("idempotency key: %v; want 201s (first and replays) and 409s (in flight) only", key)
 	}
-	if got := r.do(1, "GET", "/items/"+keyID, nil, true); got.body["stock"] != float64(99) {
-		t.Errorf("stock after one key's requests: %v; want 99 (one execution)", got.body["stock"])
+	if got := r.do(1, "GET", "/items/"+keyID, nil, true); got.Object()["stock"] != float64(99) {
+		t.Errorf("stock after one key's requests: %v; want 99 (one execution)", got.Object()["stock"])
 	}
 }
 

@@ -366,14 +366,19 @@ func (h *Handler) deleteItem(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) createOrder(w http.ResponseWriter, r *http.Request) {
-	key, hasKey := r.Header.Get("Idempotency-Key"), len(r.Header.Values("Idempotency-Key")) > 0
-	if hasKey && !validKey(key) {
-		writeProblem(w, badRequest(fmt.Sprintf("Idempotency-Key must be 1 to %d visible ASCII characters, sent once", maxKeyLen)))
-		return
-	}
-	if len(r.Header.Values("Idempotency-Key")) > 1 {
+	keys := r.Header.Values("Idempotency-Key")
+	hasKey := len(keys) > 0
+	var key string
+	switch {
+	case len(keys) > 1:
 		writeProblem(w, badRequest("send Idempotency-Key once"))
 		return
+	case hasKey:
+		key = keys[0]
+		if !validKey(key) {
+			writeProblem(w, badRequest(fmt.Sprintf("Idempotency-Key must be 1 to %d visible ASCII characters", maxKeyLen)))
+			return
+		}
 	}
 	o, p := readObject(r, h.maxBody)
 	if p != nil {

@@ -54,18 +54,13 @@ type loader struct {
 	round int
 }
 
-type answer struct {
-	status int
-	body   map[string]any
-}
-
 // send sends one setup or verification request to target i; it is not measured.
-func (l *loader) send(i int, method, path string, body any, hdr ...string) answer {
+func (l *loader) send(i int, method, path string, body any, hdr ...string) racetest.Reply {
 	r := l.rc.Do(l.tb.Context(), i, racetest.Request{Method: method, Path: path, Body: body, Header: hdr})
 	if r.Err != nil {
 		l.tb.Error(r.Err)
 	}
-	return answer{status: r.Status, body: r.Object()}
+	return r
 }
 
 // race sends n requests built by mk at once, recording latencies and 5xx, and counts statuses.
@@ -89,10 +84,10 @@ func (l *loader) race(n int, mk func(i int) (method, path string, body any, hdr 
 
 func (l *loader) create(sku string, stock int) string {
 	a := l.send(0, "POST", "/items", map[string]any{"sku": sku, "name": "n", "price": 1, "stock": stock})
-	if a.status != 201 {
-		l.tb.Fatalf("setup create %s: %d %v", sku, a.status, a.body)
+	if a.Status != 201 {
+		l.tb.Fatalf("setup create %s: %d %s", sku, a.Status, a.Body)
 	}
-	return a.body["id"].(string)
+	return a.Object()["id"].(string)
 }
 
 func (l *loader) broke(format string, args ...any) {
@@ -109,7 +104,7 @@ func (l *loader) runRound(n int) {
 			return "POST", "/items", map[string]any{"sku": sku, "name": fmt.Sprint(i), "price": 1, "stock": 1}, nil
 		})
 		list := l.send(1, "GET", "/items?sku="+sku, nil)
-		if c[201] != 1 || len(list.body["items"].([]any)) != 1 {
+		if c[201] != 1 || len(list.Object()["items"].([]any)) != 1 {
 			l.res.duplicates++
 		}
 	case 1: // stale PATCH
@@ -117,7 +112,7 @@ func (l *loader) runRound(n int) {
 		c := l.race(n, func(i int) (string, string, any, []string) {
 			return "PATCH", "/items/" + id, map[string]any{"version": 1, "name": fmt.Sprint(i)}, nil
 		})
-		if got := l.send(1, "GET", "/items/"+id, nil); c[200] != 1 || got.body["version"] != float64(2) {
+		if got := l.send(1, "GET", "/items/"+id, nil); c[200] != 1 || got.Object()["version"] != float64(2) {
 			l.res.lostUpdates++
 		}
 	case 2: // stale PUT
@@ -125,7 +120,7 @@ func (l *loader) runRound(n int) {
 		c := l.race(n, func(i int) (string, string, any, []string) {
 			return "PUT", "/items/" + id, map[string]any{"name": fmt.Sprint(i), "price": i, "stock": i}, []string{"If-Match", `"v1"`}
 		})
-		if got := l.send(1, "GET", "/items/"+id, nil); c[200] != 1 || c[412] != n-1 || got.body["version"] != float64(2) {
+		if got := l.send(1, "GET", "/items/"+id, nil); c[200] != 1 || c[412] != n-1 || got.Object()["version"] != float64(2) {
 			l.res.lostUpdates++
 		}
 	case 3: // capacity
@@ -134,12 +129,12 @@ func (l *loader) runRound(n int) {
 		c := l.race(n, func(int) (string, string, any, []string) {
 			return "POST", "/orders", map[string]any{"itemId": id, "quantity": 1}, nil
 		})
-		if got := l.send(1, "GET", "/items/"+id, nil); c[201] != stock || got.body["stock"] != float64(0) {
+		if got := l.send(1, "GET", "/items/"+id, nil); c[201] != stock || got.Object()["stock"] != float64(0) {
 			l.res.oversold++
 		}
 	case 4: // transition
 		id := l.create(sku, 1)
-		oid := l.send(0, "POST", "/orders", map[string]any{"itemId": id, "quantity": 1}).body["id"].(string)
+		oid := l.send(0, "POST", "/orders", map[string]any{"itemId": id, "quantity": 1}).Object()["id"].(string)
 		c := l.race(n, func(i int) (string, string, any, []string) {
 			return "POST", "/orders/" + oid + []string{"/cancel", "/ship"}[i%2], nil, nil
 		})
@@ -151,8 +146,8 @@ func (l *loader) runRound(n int) {
 		c := l.race(n, func(int) (string, string, any, []string) {
 			return "POST", "/orders", map[string]any{"itemId": id, "quantity": 1}, []string{"Idempotency-Key", sku}
 		})
-		if got := l.send(1, "GET", "/items/"+id, nil); c[201]+c[409] != n || got.body["stock"] != float64(999) {
-			l.broke("idempotency round %d: %v, stock %v", l.round, c, got.body["stock"])
+		if got := l.send(1, "GET", "/items/"+id, nil); c[201]+c[409] != n || got.Object()["stock"] != float64(999) {
+			l.broke("idempotency round %d: %v, stock %v", l.round, c, got.Object()["stock"])
 		}
 	}
 }

@@ -153,10 +153,6 @@ type Store interface {
 // ErrNotFound is returned when the item or order does not exist.
 var ErrNotFound = errors.New("not found")
 
-// ErrUnavailable wraps errors that mean the store cannot be reached (the database is down or
-// refuses connections); the API answers them with 503 rather than 500.
-var ErrUnavailable = errors.New("store unavailable")
-
 // ErrKeyInFlight is returned when an idempotency key's first request has not completed.
 var ErrKeyInFlight = errors.New("idempotency key in flight")
 
