@@ -1,0 +1,431 @@
+package plan
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
+	"github.com/conflictcheck/conflictcheck/internal/specload"
+)
+
+// Headers conflictcheck fills itself at run time, never synthesised.
+var runtimeHeaders = []string{"If-Match", "If-None-Match", "Idempotency-Key"}
+
+// params are op's parameters, path-item level ones included, op's own overriding.
+func (p *planner) params(op specload.Operation) []*openapi3.Parameter {
+	var out []*openapi3.Parameter
+	seen := map[string]bool{}
+	add := func(refs openapi3.Parameters) {
+		for _, r := range refs {
+			if r == nil || r.Value == nil {
+				continue
+			}
+			k := r.Value.In + ":" + strings.ToLower(r.Value.Name)
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, r.Value)
+			}
+		}
+	}
+	if op.Op != nil {
+		add(op.Op.Parameters)
+	}
+	if op.Item != nil {
+		add(op.Item.Parameters)
+	}
+	return out
+}
+
+// hasParam reports whether op takes a header parameter called name.
+func hasParam(op specload.Operation, name string) bool {
+	check := func(refs openapi3.Parameters) bool {
+		for _, r := range refs {
+			if r != nil && r.Value != nil && r.Value.In == openapi3.ParameterInHeader && strings.EqualFold(r.Value.Name, name) {
+				return true
+			}
+		}
+		return false
+	}
+	return (op.Op != nil && check(op.Op.Parameters)) || (op.Item != nil && check(op.Item.Parameters))
+}
+
+// bare is a call to op with no subject: required non-path parameters synthesised, path
+// parameters synthesised too (nothing to bind them to).
+func (p *planner) bare(op specload.Operation) Call {
+	c := Call{Operation: opName(op), Method: op.Method, Path: op.Path, Params: map[string]string{}}
+	for _, prm := range p.params(op) {
+		if prm.In != openapi3.ParameterInPath && (!prm.Required || slices.ContainsFunc(runtimeHeaders, func(h string) bool { return strings.EqualFold(h, prm.Name) })) {
+			continue
+		}
+		if v, err := p.gen.Param(prm); err == nil {
+			c.Params[prm.Name] = v
+		}
+	}
+	return c
+}
+
+// call is a call to `to` whose path parameters are bound to the response of `from`: by a Link
+// of from's success responses, else by x-conflict's bind, else inferred.
+func (p *planner) call(sc *Scenario, from, to specload.Operation, bind map[string]string) Call {
+	c := p.bare(to)
+	pathParams := map[string]bool{}
+	for _, prm := range p.params(to) {
+		if prm.In == openapi3.ParameterInPath {
+			pathParams[prm.Name] = true
+		}
+	}
+	if link := linkTo(from, to); link != nil {
+		for name, v := range link.Parameters {
+			name = strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(name, "path."), "query."), "header.")
+			c.Params[name] = fmt.Sprint(v)
+		}
+		c.Binding = BindLink
+		return c
+	}
+	if len(bind) > 0 {
+		for name, v := range bind {
+			c.Params[name] = v
+		}
+		c.Binding = BindXConflict
+		return c
+	}
+	if len(pathParams) == 0 {
+		return c
+	}
+	c.Binding = BindInferred
+	props := properties(responseSchema(from.Op))
+	for name := range pathParams {
+		switch {
+		case props[name] != nil:
+			c.Params[name] = "$response.body#/" + name
+		case props["id"] != nil:
+			c.Params[name] = "$response.body#/id"
+		case declaresHeader(from.Op, "Location"):
+			c.Params[name] = "$response.header.Location"
+		default:
+			c.Params[name] = "$response.body#/id"
+			if sc.Blocked == "" {
+				sc.Notes = append(sc.Notes, fmt.Sprintf("%s: path parameter %s bound to $response.body#/id of %s by guess (no link, no id field, no Location): add x-conflict.bind or a link", opName(to), name, opName(from)))
+			}
+		}
+	}
+	return c
+}
+
+// linkTo finds a Link from one of from's 2xx responses to the operation to.
+func linkTo(from, to specload.Operation) *openapi3.Link {
+	if from.Op == nil || from.Op.Responses == nil || to.ID == "" {
+		return nil
+	}
+	keys := from.Op.Responses.Keys()
+	sort.Strings(keys)
+	for _, code := range keys {
+		if !strings.HasPrefix(code, "2") {
+			continue
+		}
+		r := from.Op.Responses.Value(code)
+		if r == nil || r.Value == nil {
+			continue
+		}
+		for _, name := range sortedKeys(r.Value.Links) {
+			l := r.Value.Links[name]
+			if l != nil && l.Value != nil && (l.Value.OperationID == to.ID || strings.HasSuffix(l.Value.OperationRef, "/"+to.ID)) {
+				return l.Value
+			}
+		}
+	}
+	return nil
+}
+
+// body is the request body of op in scenario sc: explicit (from x-conflict, kept as given),
+// else synthesised from the operation's JSON request body, with foreign keys to the subject
+// bound to its id. blocked says why no valid body could be made.
+func (p *planner) body(sc *Scenario, op specload.Operation, explicit any, subject *specload.Operation) (any, string) {
+	if explicit != nil {
+		return explicit, ""
+	}
+	mt := jsonMedia(op.Op)
+	if mt == nil {
+		if op.Op != nil && op.Op.RequestBody != nil && op.Op.RequestBody.Value != nil && op.Op.RequestBody.Value.Required {
+			return nil, "needs a body (add x-conflict.body): the request body has no JSON media type"
+		}
+		return nil, ""
+	}
+	v, err := p.gen.MediaBody(mt)
+	if err != nil {
+		return nil, "needs a body (add x-conflict.body or an example): " + err.Error()
+	}
+	if subject == nil {
+		return v, ""
+	}
+	res := singular(lastStatic(subject.Path))
+	if m, ok := v.(map[string]any); ok {
+		for name := range properties(requestSchema(op.Op)) {
+			if foreignKey(name) == res && res != "" {
+				m[name] = "$response.body#/id"
+				sc.Notes = append(sc.Notes, fmt.Sprintf("%s body %s: the id of the %s created by %s", opName(op), name, res, opName(*subject)))
+			}
+		}
+	}
+	return v, ""
+}
+
+// uniquify makes the values at the key pointers of body (every top-level string field when
+// key is empty) unique to this run and equal for equal slots.
+func (p *planner) uniquify(sc *Scenario, op specload.Operation, body any, key []string, slot string) any {
+	m, ok := body.(map[string]any)
+	if !ok {
+		return body
+	}
+	props := properties(requestSchema(op.Op))
+	if len(key) == 0 {
+		for _, name := range sortedKeys(m) {
+			s, isStr := m[name].(string)
+			ps := props[name]
+			if !isStr || runtimeexpr.IsExpression(s) || ps == nil || ps.Value == nil || len(ps.Value.Enum) > 0 || ps.Value.Format != "" {
+				continue
+			}
+			key = append(key, "/"+name)
+		}
+	}
+	for _, ptr := range key {
+		name := strings.TrimPrefix(ptr, "/")
+		ps := props[name]
+		if strings.Contains(name, "/") || ps == nil {
+			ps = stringSchemaRef()
+		}
+		v, err := p.gen.Unique(ps, slot+ptr)
+		if err != nil {
+			sc.Notes = append(sc.Notes, fmt.Sprintf("key %s cannot be made unique per run (%v): reruns may collide with leftovers", ptr, err))
+			continue
+		}
+		if nb, err := runtimeexpr.Set(m, ptr, v); err == nil {
+			m, _ = nb.(map[string]any)
+		}
+	}
+	return m
+}
+
+func stringSchema() *openapi3.SchemaRef { return stringSchemaRef() }
+
+func stringSchemaRef() *openapi3.SchemaRef {
+	return &openapi3.SchemaRef{Value: openapi3.NewStringSchema()}
+}
+
+// jsonMedia is op's JSON request media type (application/json or any +json), if any.
+func jsonMedia(op *openapi3.Operation) *openapi3.MediaType {
+	if op == nil || op.RequestBody == nil || op.RequestBody.Value == nil {
+		return nil
+	}
+	content := op.RequestBody.Value.Content
+	if mt := content.Get("application/json"); mt != nil {
+		return mt
+	}
+	for _, k := range sortedKeys(content) {
+		if strings.HasSuffix(k, "+json") || strings.HasSuffix(k, "/json") {
+			return content[k]
+		}
+	}
+	return nil
+}
+
+func requestSchema(op *openapi3.Operation) *openapi3.SchemaRef {
+	if mt := jsonMedia(op); mt != nil {
+		return mt.Schema
+	}
+	return nil
+}
+
+// responseSchema is the JSON schema of op's first success response.
+func responseSchema(op *openapi3.Operation) *openapi3.SchemaRef {
+	if op == nil || op.Responses == nil {
+		return nil
+	}
+	keys := op.Responses.Keys()
+	sort.Strings(keys)
+	for _, code := range keys {
+		r := op.Responses.Value(code)
+		if !strings.HasPrefix(code, "2") || r == nil || r.Value == nil {
+			continue
+		}
+		if mt := r.Value.Content.Get("application/json"); mt != nil {
+			return mt.Schema
+		}
+		for _, k := range sortedKeys(r.Value.Content) {
+			if strings.HasSuffix(k, "json") {
+				return r.Value.Content[k].Schema
+			}
+		}
+	}
+	return nil
+}
+
+func declaresHeader(op *openapi3.Operation, name string) bool {
+	if op == nil || op.Responses == nil {
+		return false
+	}
+	for code, r := range op.Responses.Map() {
+		if strings.HasPrefix(code, "2") && r != nil && r.Value != nil {
+			for h := range r.Value.Headers {
+				if strings.EqualFold(h, name) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// properties are the object properties of s, allOf members merged, depth-bounded.
+func properties(s *openapi3.SchemaRef) map[string]*openapi3.SchemaRef {
+	out := map[string]*openapi3.SchemaRef{}
+	var walk func(s *openapi3.SchemaRef, depth int)
+	walk = func(s *openapi3.SchemaRef, depth int) {
+		if s == nil || s.Value == nil || depth > 8 {
+			return
+		}
+		for k, v := range s.Value.Properties {
+			if _, ok := out[k]; !ok {
+				out[k] = v
+			}
+		}
+		for _, sub := range s.Value.AllOf {
+			walk(sub, depth+1)
+		}
+	}
+	walk(s, 0)
+	return out
+}
+
+// versionNames are body fields that hold a resource version by the conventions of real APIs.
+var versionNames = []string{"version", "_version", "rev", "_rev", "revision", "resourceversion", "lock_version", "lockversion", "etag", "_etag", "sequence_number"}
+
+// sharedVersionField is the JSON pointer of a version-like field present in both op's request
+// body and read's response body, or "".
+func sharedVersionField(op, read specload.Operation) string {
+	req := properties(requestSchema(op.Op))
+	resp := properties(responseSchema(read.Op))
+	for _, name := range sortedKeys(req) {
+		if slices.Contains(versionNames, strings.ToLower(name)) && resp[name] != nil {
+			return "/" + name
+		}
+	}
+	return ""
+}
+
+// segments splits a path template into its segments.
+func segments(path string) []string {
+	var out []string
+	for _, s := range strings.Split(path, "/") {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func isParam(seg string) bool { return strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") }
+
+// isCollection reports whether path names a collection: its last segment is not a parameter.
+func isCollection(path string) bool {
+	s := segments(path)
+	return len(s) > 0 && !isParam(s[len(s)-1])
+}
+
+// lastStatic is the last non-parameter segment of path.
+func lastStatic(path string) string {
+	s := segments(path)
+	for i := len(s) - 1; i >= 0; i-- {
+		if !isParam(s[i]) {
+			return s[i]
+		}
+	}
+	return ""
+}
+
+// singular is a collection name's singular, lower-cased: items → item, addresses → address.
+func singular(s string) string {
+	s = strings.ToLower(s)
+	switch {
+	case strings.HasSuffix(s, "ies"):
+		return strings.TrimSuffix(s, "ies") + "y"
+	case strings.HasSuffix(s, "sses"), strings.HasSuffix(s, "xes"):
+		return strings.TrimSuffix(s, "es")
+	case strings.HasSuffix(s, "s") && !strings.HasSuffix(s, "ss"):
+		return strings.TrimSuffix(s, "s")
+	}
+	return s
+}
+
+// foreignKey returns the resource a property name refers to (itemId, item_id → item), or "".
+func foreignKey(name string) string {
+	l := strings.ToLower(name)
+	for _, suf := range []string{"_id", "id"} {
+		if strings.HasSuffix(l, suf) && len(l) > len(suf) {
+			return strings.TrimSuffix(strings.TrimSuffix(l, suf), "-")
+		}
+	}
+	return ""
+}
+
+// resourcePath is the path of the single resource an operation on path acts on:
+// /items/{id} → itself, /orders/{id}/cancel → /orders/{id}, /items → "" (a collection).
+func resourcePath(path string) string {
+	s := segments(path)
+	for i := len(s) - 1; i >= 0; i-- {
+		if isParam(s[i]) {
+			return "/" + strings.Join(s[:i+1], "/")
+		}
+	}
+	return ""
+}
+
+// readFor is the GET of the resource an operation on path acts on (for a collection POST, the
+// GET on its one child resource path).
+func (p *planner) readFor(path string) *specload.Operation {
+	target := resourcePath(path)
+	for _, op := range p.doc.Operations {
+		if op.Method != http.MethodGet {
+			continue
+		}
+		if target != "" && op.Path == target {
+			return &op
+		}
+		if target == "" && isCollection(path) && strings.HasPrefix(op.Path, strings.TrimSuffix(path, "/")+"/") {
+			rest := segments(strings.TrimPrefix(op.Path, strings.TrimSuffix(path, "/")))
+			if len(rest) == 1 && isParam(rest[0]) {
+				return &op
+			}
+		}
+	}
+	return nil
+}
+
+// createFor is the POST on the collection of the resource an operation on path acts on.
+func (p *planner) createFor(path string) *specload.Operation {
+	res := resourcePath(path)
+	if res == "" {
+		return nil
+	}
+	coll := res[:strings.LastIndex(res, "/")]
+	for _, op := range p.doc.Operations {
+		if op.Method == http.MethodPost && op.Path == coll {
+			return &op
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

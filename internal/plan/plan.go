@@ -1,0 +1,598 @@
+// Package plan turns a loaded OpenAPI document into the conflict scenarios conflictcheck fires:
+// from each operation's x-conflict, else inferred by DESIGN.md's rules, each with the calls
+// that set it up, race, read and resolve, and with the reasons for what was inferred. It also
+// reports what it could not cover, so a user knows what the run does not prove.
+package plan
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/conflictcheck/conflictcheck/internal/specload"
+	"github.com/conflictcheck/conflictcheck/internal/synth"
+	"github.com/conflictcheck/conflictcheck/internal/xconflict"
+)
+
+// Source values of a scenario: declared by x-conflict, or inferred.
+const (
+	FromXConflict = "x-conflict"
+	FromInference = "inferred"
+)
+
+// Binding sources of a call's parameters.
+const (
+	BindLink      = "link"
+	BindXConflict = "x-conflict"
+	BindInferred  = "inferred"
+)
+
+// DefaultConcurrency is the number of racers when x-conflict does not say.
+const DefaultConcurrency = 8
+
+// Options tune planning.
+type Options struct {
+	// Seed makes payload synthesis deterministic.
+	Seed int64
+	// RunID makes the values that must collide unique per run; empty means random.
+	RunID string
+	// Concurrency overrides the default number of racers (x-conflict's concurrency wins).
+	Concurrency int
+}
+
+// Plan is every scenario of a document plus what could not be covered.
+type Plan struct {
+	Spec      SpecInfo    `json:"spec"`
+	Scenarios []Scenario  `json:"scenarios"`
+	Uncovered []Uncovered `json:"uncovered"`
+	Warnings  []string    `json:"warnings"`
+}
+
+// SpecInfo identifies the planned document.
+type SpecInfo struct {
+	Title   string `json:"title"`
+	Version string `json:"version"`
+	OpenAPI string `json:"openapi"`
+}
+
+// Uncovered is a mutating operation that declares 409 or 412 but yields no scenario.
+type Uncovered struct {
+	Operation string `json:"operation"`
+	Method    string `json:"method"`
+	Path      string `json:"path"`
+	Reason    string `json:"reason"`
+}
+
+// Call is one request template. Its Params and string values of Body may be runtime
+// expressions, evaluated against the response of the call they are bound to (for setup calls,
+// the previous setup call; for the others, the subject: the last setup call).
+type Call struct {
+	Operation string `json:"operation"`
+	Method    string `json:"method"`
+	Path      string `json:"path"`
+	// Params maps path, query and header parameter names to values or runtime expressions.
+	Params map[string]string `json:"params,omitempty"`
+	// Binding says where the path parameters' expressions came from: link, x-conflict, inferred.
+	Binding string `json:"binding,omitempty"`
+	Body    any    `json:"body,omitempty"`
+	// Fresh names headers that each racer fills with its own unique value (e.g. an idempotency
+	// key header on a capacity scenario, where every racer is a distinct request).
+	Fresh []string `json:"fresh,omitempty"`
+}
+
+// Scenario is one collision to fire and judge.
+type Scenario struct {
+	ID        string         `json:"id"`
+	Kind      xconflict.Kind `json:"kind"`
+	Operation string         `json:"operation"`
+	Method    string         `json:"method"`
+	Path      string         `json:"path"`
+	Source    string         `json:"source"`
+	Expect    []int          `json:"expect"`
+	Read      string         `json:"read,omitempty"`
+	Subject   string         `json:"subject,omitempty"`
+	// Binding summarises how the racers reach the subject, e.g. "id ← $response.body#/id (link)".
+	Binding string `json:"binding,omitempty"`
+	// Notes say what was inferred and why.
+	Notes []string `json:"notes,omitempty"`
+
+	// Setup creates the subject (last) and what it needs (before it).
+	Setup []Call `json:"setup,omitempty"`
+	// Racers are fired together, cycled up to Concurrency.
+	Racers      []Call `json:"racers"`
+	Concurrency int    `json:"concurrency"`
+	// ReadCall reads the subject's state (nil when there is no read operation).
+	ReadCall *Call `json:"read_call,omitempty"`
+	// ResolveCall removes the cause of the conflict before the retry; its expressions read
+	// the winning dependent's response (delete-in-use) or the subject's.
+	ResolveCall *Call `json:"resolve_call,omitempty"`
+	// InvariantCall reads a capacity scenario's bounded quantity.
+	InvariantCall *Call `json:"invariant_call,omitempty"`
+
+	Key       []string             `json:"key,omitempty"`
+	Version   *xconflict.Version   `json:"version,omitempty"`
+	Header    string               `json:"header,omitempty"`
+	Invariant *xconflict.Invariant `json:"invariant,omitempty"`
+
+	// Blocked, when set, says why the scenario cannot be fired (e.g. "needs a body (add
+	// x-conflict.body or an example)"); a run reports it instead of firing junk.
+	Blocked string `json:"blocked,omitempty"`
+}
+
+// New plans doc.
+func New(doc *specload.Document, opts Options) (*Plan, error) {
+	p := &planner{doc: doc, opts: opts, byID: map[string]specload.Operation{}, ids: map[string]int{}}
+	p.gen = synth.New(opts.Seed)
+	if opts.RunID != "" {
+		p.gen = p.gen.WithRunID(opts.RunID)
+	}
+	for _, op := range doc.Operations {
+		if op.ID != "" {
+			p.byID[op.ID] = op
+		}
+	}
+	out := &Plan{Scenarios: []Scenario{}, Uncovered: []Uncovered{}, Warnings: []string{}}
+	if doc.T != nil && doc.T.Info != nil {
+		out.Spec = SpecInfo{Title: doc.T.Info.Title, Version: doc.T.Info.Version}
+	}
+	out.Spec.OpenAPI = doc.Version
+	for _, op := range doc.Operations {
+		if !mutating(op.Method) {
+			continue
+		}
+		var scs []Scenario
+		if cs, ok := doc.Conflicts[op.ID]; ok && op.ID != "" {
+			for _, c := range cs {
+				scs = append(scs, p.declared(op, c))
+			}
+		} else {
+			sc, reason := p.infer(op)
+			switch {
+			case sc != nil:
+				scs = append(scs, *sc)
+			case declares(op.Op, 409) || declares(op.Op, 412):
+				out.Uncovered = append(out.Uncovered, Uncovered{Operation: opName(op), Method: op.Method, Path: op.Path, Reason: reason})
+			default:
+				out.Warnings = append(out.Warnings, fmt.Sprintf("%s (%s %s) declares neither 409 nor 412: conflicts on it are not checked; declare them or add x-conflict", opName(op), op.Method, op.Path))
+			}
+		}
+		out.Scenarios = append(out.Scenarios, scs...)
+	}
+	for _, sc := range out.Scenarios {
+		if sc.Blocked != "" {
+			out.Warnings = append(out.Warnings, fmt.Sprintf("%s: %s", sc.ID, sc.Blocked))
+		}
+	}
+	return out, nil
+}
+
+type planner struct {
+	doc  *specload.Document
+	opts Options
+	gen  *synth.Generator
+	byID map[string]specload.Operation
+	ids  map[string]int
+}
+
+func mutating(method string) bool {
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+func opName(op specload.Operation) string {
+	if op.ID != "" {
+		return op.ID
+	}
+	return op.Method + " " + op.Path
+}
+
+// declares reports whether op documents the status.
+func declares(op *openapi3.Operation, status int) bool {
+	return op != nil && op.Responses != nil && op.Responses.Value(fmt.Sprint(status)) != nil
+}
+
+// newScenario fills what every scenario has.
+func (p *planner) newScenario(op specload.Operation, kind xconflict.Kind, source string) Scenario {
+	id := string(kind) + "/" + opName(op)
+	p.ids[id]++
+	if n := p.ids[id]; n > 1 {
+		id = fmt.Sprintf("%s#%d", id, n)
+	}
+	conc := DefaultConcurrency
+	if p.opts.Concurrency > 0 {
+		conc = p.opts.Concurrency
+	}
+	return Scenario{ID: id, Kind: kind, Operation: opName(op), Method: op.Method, Path: op.Path, Source: source, Concurrency: conc}
+}
+
+// declared builds the scenario an x-conflict entry describes, inferring what it leaves out.
+func (p *planner) declared(op specload.Operation, c xconflict.Conflict) Scenario {
+	sc := p.newScenario(op, c.Kind, FromXConflict)
+	if c.Concurrency > 0 {
+		sc.Concurrency = c.Concurrency
+	}
+	p.build(&sc, op, c)
+	return sc
+}
+
+// infer applies DESIGN.md's inference rules to an operation without x-conflict, returning the
+// scenario, or the reason there is none.
+func (p *planner) infer(op specload.Operation) (*Scenario, string) {
+	var c xconflict.Conflict
+	var why string
+	segs := segments(op.Path)
+	switch {
+	case op.Method == http.MethodPost && hasParam(op, "Idempotency-Key"):
+		c.Kind, why = xconflict.IdempotencyKey, "POST with an Idempotency-Key header parameter"
+	case op.Method == http.MethodPost && declares(op.Op, 409) && len(segs) > 0 && !isParam(segs[len(segs)-1]) && (len(segs) < 2 || !isParam(segs[len(segs)-2])):
+		c.Kind, why = xconflict.DuplicateCreate, "POST on a collection that declares 409"
+	case op.Method == http.MethodPost && declares(op.Op, 409) && len(segs) >= 2 && isParam(segs[len(segs)-2]):
+		c.Kind, why = xconflict.Transition, "POST on /things/{id}/verb that declares 409"
+	case (op.Method == http.MethodPut || op.Method == http.MethodPatch) && hasParam(op, "If-Match"):
+		c.Kind, why = xconflict.StaleUpdate, "PUT/PATCH with an If-Match parameter"
+		c.Version = &xconflict.Version{Header: "ETag"}
+	case op.Method == http.MethodPut || op.Method == http.MethodPatch:
+		read := p.readFor(op.Path)
+		field := ""
+		if read != nil {
+			field = sharedVersionField(op, *read)
+		}
+		if field == "" {
+			if declares(op.Op, 409) || declares(op.Op, 412) {
+				return nil, "declares 409/412 but has no If-Match parameter and no version-like body field shared with its read operation: add x-conflict (kind stale-update, version)"
+			}
+			return nil, ""
+		}
+		c.Kind, why = xconflict.StaleUpdate, fmt.Sprintf("%s with a version-like body field %s shared with %s", op.Method, field, opName(*read))
+		c.Version = &xconflict.Version{Field: field}
+	case op.Method == http.MethodDelete:
+		return nil, "a delete that declares 409 is a delete-in-use scenario, which needs x-conflict.dependent (the operation that creates a resource referencing this one)"
+	default:
+		return nil, "no inference rule matches (POST on a collection → duplicate-create; POST on /things/{id}/verb → transition; PUT/PATCH with If-Match or a version field → stale-update; POST with Idempotency-Key → idempotency-key): add x-conflict"
+	}
+	sc := p.newScenario(op, c.Kind, FromInference)
+	sc.Notes = append(sc.Notes, "kind "+string(c.Kind)+": "+why)
+	p.build(&sc, op, c)
+	return &sc, ""
+}
+
+// build fills sc from the (possibly partial) x-conflict c: expectations, related operations,
+// calls and bodies.
+func (p *planner) build(sc *Scenario, op specload.Operation, c xconflict.Conflict) {
+	sc.Key, sc.Version, sc.Header, sc.Invariant = c.Key, c.Version, c.Header, c.Invariant
+	sc.Expect = c.Expect
+	if len(sc.Expect) == 0 {
+		sc.Expect = defaultExpect(op, c)
+		sc.Notes = append(sc.Notes, fmt.Sprintf("expect %v: default for %s", sc.Expect, c.Kind))
+	}
+
+	sc.Subject = c.Subject
+	if sc.Subject == "" && c.Kind != xconflict.DuplicateCreate && c.Kind != xconflict.IdempotencyKey && c.Kind != xconflict.Capacity {
+		if s := p.createFor(op.Path); s != nil {
+			sc.Subject = s.ID
+			sc.Notes = append(sc.Notes, fmt.Sprintf("subject %s: the POST on the collection of %s", s.ID, op.Path))
+		}
+	}
+	sc.Read = c.Read
+	if sc.Read == "" {
+		if r := p.readFor(op.Path); r != nil {
+			sc.Read = r.ID
+			sc.Notes = append(sc.Notes, fmt.Sprintf("read %s: the GET on the resource of %s", r.ID, op.Path))
+		}
+	}
+
+	var subject *specload.Operation
+	if sc.Subject != "" {
+		s, ok := p.byID[sc.Subject]
+		if !ok {
+			sc.Blocked = fmt.Sprintf("subject %q is not an operationId of the document", sc.Subject)
+			return
+		}
+		subject = &s
+		sc.Setup = p.setup(sc, s, 0)
+	}
+
+	switch c.Kind {
+	case xconflict.DuplicateCreate:
+		p.duplicateCreate(sc, op, c)
+	case xconflict.StaleUpdate:
+		p.staleUpdate(sc, op, subject, c)
+	case xconflict.Transition:
+		p.transition(sc, op, subject, c)
+	case xconflict.DeleteInUse:
+		p.deleteInUse(sc, op, subject, c)
+	case xconflict.IdempotencyKey:
+		p.idempotencyKey(sc, op, subject, c)
+	case xconflict.Capacity:
+		p.capacity(sc, op, subject, c)
+	}
+	if sc.Read != "" && sc.ReadCall == nil {
+		if r, ok := p.byID[sc.Read]; ok {
+			from := subject
+			if c.Kind == xconflict.DuplicateCreate || (subject == nil && c.Kind == xconflict.IdempotencyKey) {
+				from = &op
+			}
+			if from != nil {
+				call := p.call(sc, *from, r, c.Bind)
+				sc.ReadCall = &call
+			}
+		} else if sc.Blocked == "" {
+			sc.Blocked = fmt.Sprintf("read %q is not an operationId of the document", sc.Read)
+		}
+	}
+	var parts []string
+	if len(sc.Racers) > 0 {
+		r := sc.Racers[0]
+		for _, name := range sortedKeys(r.Params) {
+			if strings.HasPrefix(r.Params[name], "$") {
+				parts = append(parts, fmt.Sprintf("%s ← %s (%s)", name, r.Params[name], r.Binding))
+			}
+		}
+		if m, ok := r.Body.(map[string]any); ok {
+			for _, name := range sortedKeys(m) {
+				if s, ok := m[name].(string); ok && strings.HasPrefix(s, "$") {
+					parts = append(parts, fmt.Sprintf("body.%s ← %s", name, s))
+				}
+			}
+		}
+	}
+	sc.Binding = strings.Join(parts, ", ")
+}
+
+// defaultExpect is DESIGN.md's default expect for a kind on op.
+func defaultExpect(op specload.Operation, c xconflict.Conflict) []int {
+	switch {
+	case c.Kind == xconflict.StaleUpdate && (c.Version == nil || c.Version.Header != ""):
+		if declares(op.Op, 409) {
+			return []int{412, 409}
+		}
+		return []int{412}
+	default:
+		return []int{409}
+	}
+}
+
+// duplicateCreate races N identical creates whose key is unique to this run.
+func (p *planner) duplicateCreate(sc *Scenario, op specload.Operation, c xconflict.Conflict) {
+	racer := p.bare(op)
+	body, blocked := p.body(sc, op, c.Body, nil)
+	if blocked != "" {
+		sc.Blocked = blocked
+		return
+	}
+	key := c.Key
+	if len(key) == 0 {
+		sc.Notes = append(sc.Notes, "key: the whole body (no x-conflict.key); its string fields are made unique to this run")
+	}
+	racer.Body = p.uniquify(sc, op, body, key, sc.ID)
+	sc.Racers = []Call{racer}
+}
+
+// staleUpdate races N updates of one subject, all from the version read before the race.
+func (p *planner) staleUpdate(sc *Scenario, op specload.Operation, subject *specload.Operation, c xconflict.Conflict) {
+	if subject == nil {
+		sc.Blocked = "no operation creates the resource to update: add x-conflict.subject"
+		return
+	}
+	if sc.Version == nil {
+		if hasParam(op, "If-Match") {
+			sc.Version = &xconflict.Version{Header: "ETag"}
+			sc.Notes = append(sc.Notes, "version: the ETag header, sent back in If-Match (the operation takes If-Match)")
+		} else if r, ok := p.byID[sc.Read]; ok {
+			if f := sharedVersionField(op, r); f != "" {
+				sc.Version = &xconflict.Version{Field: f}
+				sc.Notes = append(sc.Notes, "version: body field "+f+" shared with "+sc.Read)
+			}
+		}
+		if sc.Version == nil {
+			sc.Blocked = "no version to conflict on: the operation takes no If-Match and shares no version-like field with its read operation; add x-conflict.version"
+			return
+		}
+	}
+	racer := p.call(sc, *subject, op, c.Bind)
+	body, blocked := p.body(sc, op, c.Body, subject)
+	if blocked != "" {
+		sc.Blocked = blocked
+		return
+	}
+	racer.Body = body
+	sc.Racers = []Call{racer}
+}
+
+// transition races the racer operations (default: this one) on one subject.
+func (p *planner) transition(sc *Scenario, op specload.Operation, subject *specload.Operation, c xconflict.Conflict) {
+	if subject == nil {
+		sc.Blocked = "no operation creates the resource whose state changes: add x-conflict.subject"
+		return
+	}
+	ids := c.Racers
+	if len(ids) == 0 {
+		ids = []string{op.ID}
+	}
+	for _, id := range ids {
+		r, ok := p.byID[id]
+		if !ok {
+			sc.Blocked = fmt.Sprintf("racer %q is not an operationId of the document", id)
+			return
+		}
+		call := p.call(sc, *subject, r, c.Bind)
+		body, blocked := p.body(sc, r, c.Body, subject)
+		if blocked != "" {
+			sc.Blocked = blocked
+			return
+		}
+		call.Body = body
+		sc.Racers = append(sc.Racers, call)
+	}
+}
+
+// deleteInUse races a delete of the subject with the creation of a dependent referencing it.
+func (p *planner) deleteInUse(sc *Scenario, op specload.Operation, subject *specload.Operation, c xconflict.Conflict) {
+	if subject == nil {
+		sc.Blocked = "no operation creates the resource to delete: add x-conflict.subject"
+		return
+	}
+	if c.Dependent == "" {
+		sc.Blocked = "delete-in-use needs x-conflict.dependent: the operation that creates a resource referencing the subject"
+		return
+	}
+	dep, ok := p.byID[c.Dependent]
+	if !ok {
+		sc.Blocked = fmt.Sprintf("dependent %q is not an operationId of the document", c.Dependent)
+		return
+	}
+	del := p.call(sc, *subject, op, c.Bind)
+	depCall := p.call(sc, *subject, dep, nil)
+	body, blocked := p.body(sc, dep, p.declaredBody(dep, sc.Subject), subject)
+	if blocked != "" {
+		sc.Blocked = blocked
+		return
+	}
+	depCall.Body = body
+	sc.Racers = []Call{del, depCall}
+	if c.Concurrency == 0 {
+		sc.Concurrency = 2
+		sc.Notes = append(sc.Notes, "concurrency 2: one delete against one dependent creation")
+	}
+	if c.Resolve != "" {
+		if r, ok := p.byID[c.Resolve]; ok {
+			call := p.call(sc, dep, r, nil)
+			sc.ResolveCall = &call
+		}
+	}
+}
+
+// idempotencyKey races N identical requests carrying one key.
+func (p *planner) idempotencyKey(sc *Scenario, op specload.Operation, subject *specload.Operation, c xconflict.Conflict) {
+	if sc.Header == "" {
+		sc.Header = "Idempotency-Key"
+	}
+	var racer Call
+	if subject != nil {
+		racer = p.call(sc, *subject, op, c.Bind)
+	} else {
+		racer = p.bare(op)
+	}
+	body, blocked := p.body(sc, op, c.Body, subject)
+	if blocked != "" {
+		sc.Blocked = blocked
+		return
+	}
+	racer.Body = body
+	key, err := p.gen.Unique(stringSchema(), sc.ID+"/key")
+	if err != nil {
+		sc.Blocked = "cannot make an idempotency key: " + err.Error()
+		return
+	}
+	racer.Params[sc.Header] = fmt.Sprint(key)
+	sc.Racers = []Call{racer}
+}
+
+// capacity races N distinct consumers of one bounded quantity.
+func (p *planner) capacity(sc *Scenario, op specload.Operation, subject *specload.Operation, c xconflict.Conflict) {
+	if c.Invariant == nil {
+		sc.Blocked = "capacity needs x-conflict.invariant (read, field, min or max)"
+		return
+	}
+	var racer Call
+	if subject != nil {
+		racer = p.call(sc, *subject, op, c.Bind)
+	} else {
+		racer = p.bare(op)
+	}
+	body, blocked := p.body(sc, op, c.Body, subject)
+	if blocked != "" {
+		sc.Blocked = blocked
+		return
+	}
+	racer.Body = body
+	for _, prm := range p.params(op) {
+		if prm.In == openapi3.ParameterInHeader && strings.EqualFold(prm.Name, "Idempotency-Key") {
+			racer.Fresh = append(racer.Fresh, prm.Name)
+			delete(racer.Params, prm.Name)
+		}
+	}
+	sc.Racers = []Call{racer}
+	if r, ok := p.byID[c.Invariant.Read]; ok && subject != nil {
+		call := p.call(sc, *subject, r, nil)
+		sc.InvariantCall = &call
+	}
+}
+
+// declaredBody is the body that one of op's own x-conflict entries gives for the given
+// subject: how a spec says to create op's resource from the subject's.
+func (p *planner) declaredBody(op specload.Operation, subject string) any {
+	for _, c := range p.doc.Conflicts[op.ID] {
+		if c.Body != nil && c.Subject == subject {
+			return c.Body
+		}
+	}
+	return nil
+}
+
+// setup returns the calls that create subject, preceded by what subject needs (the
+// resource its body references), depth-bounded.
+func (p *planner) setup(sc *Scenario, subject specload.Operation, depth int) []Call {
+	call := p.bare(subject)
+	var pre []Call
+	var parent *specload.Operation
+	explicit := any(nil)
+	for _, c := range p.doc.Conflicts[subject.ID] {
+		if c.Body != nil && c.Subject != "" && c.Subject != subject.ID {
+			if s, ok := p.byID[c.Subject]; ok {
+				parent, explicit = &s, c.Body
+				break
+			}
+		}
+	}
+	if parent == nil {
+		parent = p.referencedCreate(subject)
+	}
+	if parent != nil && depth < 3 {
+		pre = p.setup(sc, *parent, depth+1)
+		call = p.call(sc, *parent, subject, nil)
+	}
+	body, blocked := p.body(sc, subject, explicit, parent)
+	if blocked != "" && sc.Blocked == "" {
+		sc.Blocked = "setup " + opName(subject) + ": " + blocked
+	}
+	call.Body = p.uniquify(sc, subject, body, p.keyOf(subject), fmt.Sprintf("%s/setup%d", sc.ID, depth))
+	return append(pre, call)
+}
+
+// keyOf is the duplicate-create key subject declares, if any.
+func (p *planner) keyOf(op specload.Operation) []string {
+	for _, c := range p.doc.Conflicts[op.ID] {
+		if c.Kind == xconflict.DuplicateCreate {
+			return c.Key
+		}
+	}
+	return nil
+}
+
+// referencedCreate finds the create operation of a resource op's request body references by
+// a foreign-key-like property (itemId, item_id): the resource to create first.
+func (p *planner) referencedCreate(op specload.Operation) *specload.Operation {
+	s := requestSchema(op.Op)
+	if s == nil {
+		return nil
+	}
+	for _, name := range sortedKeys(properties(s)) {
+		res := foreignKey(name)
+		if res == "" {
+			continue
+		}
+		for _, cand := range p.doc.Operations {
+			if cand.Method == http.MethodPost && singular(lastStatic(cand.Path)) == res && cand.ID != op.ID && isCollection(cand.Path) {
+				c := cand
+				return &c
+			}
+		}
+	}
+	return nil
+}

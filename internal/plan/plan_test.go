@@ -1,0 +1,257 @@
+package plan
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/conflictcheck/conflictcheck/internal/specload"
+	"github.com/conflictcheck/conflictcheck/internal/xconflict"
+	"github.com/conflictcheck/conflictcheck/openapi"
+)
+
+// planFile loads and plans a spec file with a fixed seed and run id.
+func planFile(t *testing.T, path, runID string) *Plan {
+	t.Helper()
+	doc, err := specload.Load(context.Background(), path, specload.Options{})
+	if err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+	p, err := New(doc, Options{Seed: 1, RunID: runID})
+	if err != nil {
+		t.Fatalf("plan %s: %v", path, err)
+	}
+	return p
+}
+
+func referencePath(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "reference.yaml")
+	if err := os.WriteFile(path, openapi.Reference, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func byID(p *Plan) map[string]Scenario {
+	m := map[string]Scenario{}
+	for _, s := range p.Scenarios {
+		m[s.ID] = s
+	}
+	return m
+}
+
+func TestPlanReference(t *testing.T) {
+	p := planFile(t, referencePath(t), "run1")
+	got := byID(p)
+	want := []struct {
+		id, op, read, subject string
+		kind                  xconflict.Kind
+		source                string
+		expect                []int
+	}{
+		{"duplicate-create/createItem", "createItem", "getItem", "", xconflict.DuplicateCreate, FromXConflict, []int{409}},
+		{"stale-update/replaceItem", "replaceItem", "getItem", "createItem", xconflict.StaleUpdate, FromXConflict, []int{412}},
+		{"stale-update/patchItem", "patchItem", "getItem", "createItem", xconflict.StaleUpdate, FromXConflict, []int{409}},
+		{"delete-in-use/deleteItem", "deleteItem", "getItem", "createItem", xconflict.DeleteInUse, FromXConflict, []int{409, 422}},
+		{"idempotency-key/createOrder", "createOrder", "getOrder", "createItem", xconflict.IdempotencyKey, FromXConflict, []int{409}},
+		{"capacity/createOrder", "createOrder", "getOrder", "createItem", xconflict.Capacity, FromXConflict, []int{409}},
+		{"transition/cancelOrder", "cancelOrder", "getOrder", "createOrder", xconflict.Transition, FromXConflict, []int{409}},
+		{"transition/shipOrder", "shipOrder", "getOrder", "createOrder", xconflict.Transition, FromInference, []int{409}},
+	}
+	if len(p.Scenarios) != len(want) {
+		t.Errorf("got %d scenarios, want %d: %v", len(p.Scenarios), len(want), keys(got))
+	}
+	kinds := map[xconflict.Kind]bool{}
+	for _, w := range want {
+		s, ok := got[w.id]
+		if !ok {
+			t.Errorf("missing scenario %s (have %v)", w.id, keys(got))
+			continue
+		}
+		kinds[s.Kind] = true
+		if s.Operation != w.op || s.Kind != w.kind || s.Source != w.source || s.Read != w.read || s.Subject != w.subject || !reflect.DeepEqual(s.Expect, w.expect) {
+			t.Errorf("%s = {op %s kind %s source %s read %s subject %s expect %v}, want %+v", w.id, s.Operation, s.Kind, s.Source, s.Read, s.Subject, s.Expect, w)
+		}
+		if s.Blocked != "" {
+			t.Errorf("%s blocked: %s", w.id, s.Blocked)
+		}
+		if len(s.Racers) == 0 {
+			t.Errorf("%s has no racers", w.id)
+		}
+	}
+	for _, k := range xconflict.Kinds {
+		if !kinds[k] {
+			t.Errorf("no %s scenario planned for the reference spec", k)
+		}
+	}
+	if len(p.Uncovered) != 0 || len(p.Warnings) != 0 {
+		t.Errorf("uncovered %v, warnings %v; want none", p.Uncovered, p.Warnings)
+	}
+	if p.Spec.OpenAPI != "3.0.3" || p.Spec.Title == "" {
+		t.Errorf("spec info = %+v", p.Spec)
+	}
+
+	// Links take precedence: replaceItem's id comes from createItem's ReplaceItem link.
+	r := got["stale-update/replaceItem"].Racers[0]
+	if r.Binding != BindLink || r.Params["id"] != "$response.body#/id" {
+		t.Errorf("replaceItem racer binding = %s %v, want link $response.body#/id", r.Binding, r.Params)
+	}
+	// The transition's subject is an order, which needs an item first.
+	tr := got["transition/cancelOrder"]
+	if len(tr.Setup) != 2 || tr.Setup[0].Operation != "createItem" || tr.Setup[1].Operation != "createOrder" {
+		t.Fatalf("transition setup = %+v, want createItem then createOrder", tr.Setup)
+	}
+	if body, _ := tr.Setup[1].Body.(map[string]any); body["itemId"] != "$response.body#/id" {
+		t.Errorf("createOrder setup body = %v, want itemId bound to the item", tr.Setup[1].Body)
+	}
+	if len(tr.Racers) != 2 || tr.Racers[0].Operation != "cancelOrder" || tr.Racers[1].Operation != "shipOrder" {
+		t.Errorf("transition racers = %+v", tr.Racers)
+	}
+	// delete-in-use races a delete with an order for the same item, resolved by a cancel bound
+	// to the order.
+	d := got["delete-in-use/deleteItem"]
+	if len(d.Racers) != 2 || d.Racers[1].Operation != "createOrder" || d.ResolveCall == nil || d.ResolveCall.Operation != "cancelOrder" || d.Concurrency != 2 {
+		t.Errorf("delete-in-use = racers %+v resolve %+v concurrency %d", d.Racers, d.ResolveCall, d.Concurrency)
+	}
+	if body, _ := d.Racers[1].Body.(map[string]any); body["itemId"] != "$response.body#/id" {
+		t.Errorf("dependent body = %v, want itemId bound to the item", d.Racers[1].Body)
+	}
+	// Idempotency: one key for every racer; capacity: a fresh key per racer.
+	if k := got["idempotency-key/createOrder"].Racers[0].Params["Idempotency-Key"]; k == "" {
+		t.Errorf("idempotency racer has no key: %v", got["idempotency-key/createOrder"].Racers[0].Params)
+	}
+	if c := got["capacity/createOrder"]; !reflect.DeepEqual(c.Racers[0].Fresh, []string{"Idempotency-Key"}) || c.InvariantCall == nil || c.InvariantCall.Operation != "getItem" {
+		t.Errorf("capacity racer fresh %v, invariant call %+v", c.Racers[0].Fresh, c.InvariantCall)
+	}
+}
+
+func TestUniquePerRunEqualWithinScenario(t *testing.T) {
+	path := referencePath(t)
+	a, b, a2 := planFile(t, path, "run-a"), planFile(t, path, "run-b"), planFile(t, path, "run-a")
+	sku := func(p *Plan, id string) any {
+		body, _ := byID(p)[id].Racers[0].Body.(map[string]any)
+		return body["sku"]
+	}
+	dup := "duplicate-create/createItem"
+	if sku(a, dup) == nil || sku(a, dup) == sku(b, dup) {
+		t.Errorf("duplicate-create sku is %v in run a and %v in run b: want unique per run", sku(a, dup), sku(b, dup))
+	}
+	if !reflect.DeepEqual(a, a2) {
+		t.Errorf("same seed and run id planned differently")
+	}
+	// Setup creates of different scenarios must not collide with each other either.
+	seen := map[any]string{}
+	for _, s := range a.Scenarios {
+		for _, c := range s.Setup {
+			if c.Operation != "createItem" {
+				continue
+			}
+			v := c.Body.(map[string]any)["sku"]
+			if prev, dup := seen[v]; dup {
+				t.Errorf("setup sku %v shared by %s and %s", v, prev, s.ID)
+			}
+			seen[v] = s.ID
+		}
+	}
+	if v, ok := seen[sku(a, dup)]; ok {
+		t.Errorf("duplicate-create key %v also used by the setup of %s", sku(a, dup), v)
+	}
+}
+
+func TestPlanInference(t *testing.T) {
+	p := planFile(t, "testdata/inferred.yaml", "r")
+	got := byID(p)
+	for id, want := range map[string]struct {
+		kind   xconflict.Kind
+		expect []int
+	}{
+		"duplicate-create/createWidget": {xconflict.DuplicateCreate, []int{409}},
+		"stale-update/replaceWidget":    {xconflict.StaleUpdate, []int{412}},
+		"stale-update/patchWidget":      {xconflict.StaleUpdate, []int{409}},
+		"transition/publishWidget":      {xconflict.Transition, []int{409}},
+		"idempotency-key/createPayment": {xconflict.IdempotencyKey, []int{409}},
+	} {
+		s, ok := got[id]
+		if !ok {
+			t.Errorf("missing inferred scenario %s (have %v)", id, keys(got))
+			continue
+		}
+		if s.Source != FromInference || s.Kind != want.kind || !reflect.DeepEqual(s.Expect, want.expect) || len(s.Notes) == 0 {
+			t.Errorf("%s = source %s kind %s expect %v notes %v", id, s.Source, s.Kind, s.Expect, s.Notes)
+		}
+	}
+	if v := got["stale-update/patchWidget"].Version; v == nil || v.Field != "/_rev" {
+		t.Errorf("patchWidget version = %+v, want field /_rev", v)
+	}
+	if v := got["stale-update/replaceWidget"].Version; v == nil || v.Header != "ETag" {
+		t.Errorf("replaceWidget version = %+v, want header ETag", v)
+	}
+	// Inferred binding: widgetId is a property of the created widget.
+	if r := got["stale-update/replaceWidget"].Racers[0]; r.Binding != BindInferred || r.Params["widgetId"] != "$response.body#/widgetId" {
+		t.Errorf("replaceWidget binding = %s %v", r.Binding, r.Params)
+	}
+	// The synthesised key honours its pattern; readOnly fields are left out.
+	body := got["duplicate-create/createWidget"].Racers[0].Body.(map[string]any)
+	if name, _ := body["name"].(string); !strings.Contains(name, "-") {
+		t.Errorf("createWidget name = %v, want a match of ^[a-z]{3,8}-[0-9]{2}$", body["name"])
+	}
+	unc := map[string]string{}
+	for _, u := range p.Uncovered {
+		unc[u.Operation] = u.Reason
+	}
+	if !strings.Contains(unc["deleteWidget"], "dependent") || !strings.Contains(unc["putTag"], "If-Match") {
+		t.Errorf("uncovered = %v, want deleteWidget (needs dependent) and putTag (no If-Match)", unc)
+	}
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "createNote") {
+		t.Errorf("warnings = %v, want one about createNote", p.Warnings)
+	}
+}
+
+func TestWriteJSONShape(t *testing.T) {
+	p := planFile(t, referencePath(t), "r")
+	var buf bytes.Buffer
+	if err := p.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Spec      map[string]string `json:"spec"`
+		Scenarios []map[string]any  `json:"scenarios"`
+		Uncovered []map[string]any  `json:"uncovered"`
+		Warnings  []string          `json:"warnings"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &out); err != nil {
+		t.Fatalf("plan JSON: %v\n%s", err, buf.String())
+	}
+	for _, k := range []string{"title", "version", "openapi"} {
+		if out.Spec[k] == "" {
+			t.Errorf("spec.%s missing", k)
+		}
+	}
+	for _, s := range out.Scenarios {
+		for _, k := range []string{"id", "kind", "operation", "method", "path", "source", "expect", "read", "subject"} {
+			if _, ok := s[k]; !ok {
+				t.Errorf("scenario %v lacks %q", s["id"], k)
+			}
+		}
+	}
+	if out.Uncovered == nil || out.Warnings == nil {
+		t.Errorf("uncovered and warnings must be arrays, not null: %s", buf.String())
+	}
+	var text bytes.Buffer
+	if err := p.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"KIND", "duplicate-create", "createItem", "POST /items", "x-conflict", "409", "getItem", "id ← $response.body#/id (link)"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text plan lacks %q:\n%s", want, text.String())
+		}
+	}
+}
+
+func keys(m map[string]Scenario) []string { return sortedKeys(m) }
