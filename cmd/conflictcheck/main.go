@@ -8,7 +8,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -26,14 +28,26 @@ func main() {
 // execute runs the CLI with args until it finishes or ctx is done, and returns the process exit
 // code. Errors are printed as one line on stderr, never with a stack trace.
 func execute(ctx context.Context, args []string) int {
+	return executeIO(ctx, args, os.Stdout, os.Stderr)
+}
+
+// executeIO is execute with the output streams given, so tests can read them.
+func executeIO(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(os.Stderr, "conflictcheck: %v\n", err)
+	fmt.Fprintf(stderr, "conflictcheck: %s\n", oneLine(err.Error()))
 	return exitBadInput
+}
+
+// oneLine folds a multi-line error message onto one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }
 
 func newRootCmd() *cobra.Command {
@@ -44,6 +58,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(newServeReferenceCmd())
+	root.AddCommand(newServeReferenceCmd(), newBenchCmd())
+	root.AddCommand(newPlanCmd())
 	return root
 }

@@ -117,20 +117,23 @@ type Outcome struct {
 	Exchanges []Exchange `json:"exchanges"`
 }
 
-// Overlapped reports whether the racers overlapped: every racer was released before the
-// first response was complete. Without overlap, a race proves nothing.
+// Overlapped reports whether the racers overlapped: at least two were sent, and every racer
+// sent was released before the first response was complete. Without overlap, a race proves
+// nothing.
 func (o Outcome) Overlapped() bool {
 	var lastRelease, firstDone time.Duration = 0, -1
+	sent := 0
 	for _, x := range o.Exchanges {
 		if x.Release == 0 && x.WriteStart == 0 {
 			continue
 		}
+		sent++
 		lastRelease = max(lastRelease, x.Release)
 		if x.Err == nil && x.Done > 0 && (firstDone < 0 || x.Done < firstDone) {
 			firstDone = x.Done
 		}
 	}
-	return len(o.Exchanges) > 1 && (firstDone < 0 || lastRelease <= firstDone)
+	return sent > 1 && (firstDone < 0 || lastRelease <= firstDone)
 }
 
 // Options configure an Engine.

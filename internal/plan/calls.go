@@ -385,23 +385,57 @@ func resourcePath(path string) string {
 	return ""
 }
 
+// index maps paths to the operations readFor, createFor and referencedCreate look up, so
+// planning stays linear in the number of operations.
+type index struct {
+	get      map[string]specload.Operation // GET by path
+	post     map[string]specload.Operation // POST by path
+	childGet map[string]specload.Operation // collection path → GET on its one child resource
+	creates  map[string]specload.Operation // singular resource name → POST on its collection
+}
+
+func newIndex(ops []specload.Operation) index {
+	ix := index{get: map[string]specload.Operation{}, post: map[string]specload.Operation{},
+		childGet: map[string]specload.Operation{}, creates: map[string]specload.Operation{}}
+	for _, op := range ops {
+		switch op.Method {
+		case http.MethodGet:
+			if _, ok := ix.get[op.Path]; !ok {
+				ix.get[op.Path] = op
+			}
+			if s := segments(op.Path); len(s) > 1 && isParam(s[len(s)-1]) {
+				coll := "/" + strings.Join(s[:len(s)-1], "/")
+				if _, ok := ix.childGet[coll]; !ok {
+					ix.childGet[coll] = op
+				}
+			}
+		case http.MethodPost:
+			if _, ok := ix.post[op.Path]; !ok {
+				ix.post[op.Path] = op
+			}
+			if isCollection(op.Path) {
+				if name := singular(lastStatic(op.Path)); name != "" {
+					if _, ok := ix.creates[name]; !ok {
+						ix.creates[name] = op
+					}
+				}
+			}
+		}
+	}
+	return ix
+}
+
 // readFor is the GET of the resource an operation on path acts on (for a collection POST, the
 // GET on its one child resource path).
 func (p *planner) readFor(path string) *specload.Operation {
-	target := resourcePath(path)
-	for _, op := range p.doc.Operations {
-		if op.Method != http.MethodGet {
-			continue
-		}
-		if target != "" && op.Path == target {
+	if target := resourcePath(path); target != "" {
+		if op, ok := p.ix.get[target]; ok {
 			return &op
 		}
-		if target == "" && isCollection(path) && strings.HasPrefix(op.Path, strings.TrimSuffix(path, "/")+"/") {
-			rest := segments(strings.TrimPrefix(op.Path, strings.TrimSuffix(path, "/")))
-			if len(rest) == 1 && isParam(rest[0]) {
-				return &op
-			}
-		}
+		return nil
+	}
+	if op, ok := p.ix.childGet["/"+strings.Join(segments(path), "/")]; ok && isCollection(path) {
+		return &op
 	}
 	return nil
 }
@@ -412,11 +446,8 @@ func (p *planner) createFor(path string) *specload.Operation {
 	if res == "" {
 		return nil
 	}
-	coll := res[:strings.LastIndex(res, "/")]
-	for _, op := range p.doc.Operations {
-		if op.Method == http.MethodPost && op.Path == coll {
-			return &op
-		}
+	if op, ok := p.ix.post[res[:strings.LastIndex(res, "/")]]; ok {
+		return &op
 	}
 	return nil
 }

@@ -123,7 +123,7 @@ type Scenario struct {
 
 // New plans doc.
 func New(doc *specload.Document, opts Options) (*Plan, error) {
-	p := &planner{doc: doc, opts: opts, byID: map[string]specload.Operation{}, ids: map[string]int{}}
+	p := &planner{doc: doc, opts: opts, byID: map[string]specload.Operation{}, ids: map[string]int{}, ix: newIndex(doc.Operations)}
 	p.gen = synth.New(opts.Seed)
 	if opts.RunID != "" {
 		p.gen = p.gen.WithRunID(opts.RunID)
@@ -174,6 +174,7 @@ type planner struct {
 	gen  *synth.Generator
 	byID map[string]specload.Operation
 	ids  map[string]int
+	ix   index
 }
 
 func mutating(method string) bool {
@@ -583,15 +584,8 @@ func (p *planner) referencedCreate(op specload.Operation) *specload.Operation {
 		return nil
 	}
 	for _, name := range sortedKeys(properties(s)) {
-		res := foreignKey(name)
-		if res == "" {
-			continue
-		}
-		for _, cand := range p.doc.Operations {
-			if cand.Method == http.MethodPost && singular(lastStatic(cand.Path)) == res && cand.ID != op.ID && isCollection(cand.Path) {
-				c := cand
-				return &c
-			}
+		if cand, ok := p.ix.creates[foreignKey(name)]; ok && cand.ID != op.ID {
+			return &cand
 		}
 	}
 	return nil

@@ -35,6 +35,11 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxBodyBytes caps request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// OnArrival, when set, is called once per request, before routing, with the monotonic time
+	// at which its body (up to MaxBodyBytes+1 bytes; none for a bodyless request) was fully
+	// read: the arrival recorder of `conflictcheck bench`. It must be quick and safe for
+	// concurrent use; nil costs nothing.
+	OnArrival func(r *http.Request, at time.Time)
 }
 
 // Handler is the reference API as an http.Handler.
@@ -43,6 +48,7 @@ type Handler struct {
 	fault   fault.Name
 	log     *slog.Logger
 	maxBody int64
+	arrival func(*http.Request, time.Time)
 	mux     *http.ServeMux
 	// poisoned holds the items whose updates the stale-etag fault keeps rejecting.
 	poisoned sync.Map
@@ -50,7 +56,7 @@ type Handler struct {
 
 // New returns the API over s.
 func New(s store.Store, opts Options) *Handler {
-	h := &Handler{store: s, fault: opts.Fault, log: opts.Logger, maxBody: opts.MaxBodyBytes, mux: http.NewServeMux()}
+	h := &Handler{store: s, fault: opts.Fault, log: opts.Logger, maxBody: opts.MaxBodyBytes, arrival: opts.OnArrival, mux: http.NewServeMux()}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -73,6 +79,9 @@ func New(s store.Store, opts Options) *Handler {
 // ServeHTTP routes the request, answering unknown paths and methods with problems too, and
 // logs it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.arrival != nil {
+		h.arrive(r)
+	}
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {

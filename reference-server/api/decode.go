@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -166,3 +167,34 @@ func escapePointer(s string) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// arrive reads the body up to the size limit, stamps the arrival and hands it to the OnArrival
+// hook; the handlers then read a body that replays what was read, so they answer exactly as
+// without the hook (a too-large body still gets its 413, a read error its 400).
+func (h *Handler) arrive(r *http.Request) {
+	var data []byte
+	var err error
+	if r.Body != nil {
+		data, err = io.ReadAll(io.LimitReader(r.Body, h.maxBody+1))
+	}
+	at := time.Now()
+	if r.Body != nil {
+		var rest io.Reader = r.Body
+		if err != nil {
+			rest = failedRead{err}
+		}
+		r.Body = replayBody{Reader: io.MultiReader(bytes.NewReader(data), rest), Closer: r.Body}
+	}
+	h.arrival(r, at)
+}
+
+// replayBody is a request body whose start was read ahead.
+type replayBody struct {
+	io.Reader
+	io.Closer
+}
+
+// failedRead keeps failing with the error the read-ahead met.
+type failedRead struct{ err error }
+
+func (f failedRead) Read([]byte) (int, error) { return 0, f.err }
