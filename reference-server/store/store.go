@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 )
 
@@ -241,7 +242,10 @@ type Options struct {
 func (o Options) racy() bool { return o.CheckThenAct || o.ReplicaLock }
 
 // Spin waits exactly d. time.Sleep oversleeps by tens of microseconds, far more than the
-// windows conflictcheck must hit, so short waits busy-loop on the monotonic clock.
+// windows conflictcheck must hit, so short waits loop on the monotonic clock. The loop yields
+// the processor on every turn, as the I/O of a real check-then-act gap would: a bare busy
+// loop holds its core, so on a small machine the other racers' handlers could not even reach
+// their check until the gap had closed, and the fault would hide from a perfect collision.
 func Spin(d time.Duration) {
 	if d <= 0 {
 		return
@@ -252,5 +256,6 @@ func Spin(d time.Duration) {
 		time.Sleep(d - sleepable)
 	}
 	for time.Since(start) < d {
+		runtime.Gosched()
 	}
 }
