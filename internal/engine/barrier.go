@@ -85,7 +85,7 @@ func (r *race) doHTTP(ctx context.Context, c *http.Client, i int) {
 	}
 	defer resp.Body.Close()
 	x.FirstByte = r.since()
-	x.Status, x.Proto, x.Header = resp.StatusCode, resp.Proto, resp.Header
+	x.Status, x.Proto, x.Header = resp.StatusCode, resp.Proto, Redact(resp.Header, nil)
 	x.Body, x.Truncated, err = readCapped(resp.Body, r.e.opts.MaxBody)
 	x.Done = r.since()
 	if err != nil {

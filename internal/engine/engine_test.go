@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -310,5 +311,32 @@ func TestBarrierTransportErrorsAreData(t *testing.T) {
 				t.Errorf("error kinds %v; want %s for both", kinds, tc.want)
 			}
 		})
+	}
+}
+
+func TestResponseCredentialsRedacted(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "session", Value: "s3cr3t"})
+		w.Header().Set("ETag", `"v1"`)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer srv.Close()
+	for _, st := range []Strategy{LastByte, Barrier} {
+		out, err := New(Options{Strategy: st, Secrets: []string{"X-Tenant"}}).Fire(t.Context(), []string{srv.URL}, []Request{{
+			Method: http.MethodGet, Path: "/", Header: http.Header{"Authorization": {"Bearer abc"}, "X-Tenant": {"t1"}},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := out.Exchanges[0]
+		if x.Status != http.StatusCreated || x.Header.Get("ETag") != `"v1"` {
+			t.Errorf("%s: status %d ETag %q, want 201 and the ETag kept", st, x.Status, x.Header.Get("ETag"))
+		}
+		if got := x.Header.Get("Set-Cookie"); got != Redacted {
+			t.Errorf("%s: response Set-Cookie captured as %q, want %q", st, got, Redacted)
+		}
+		if a, tn := x.Request.Header.Get("Authorization"), x.Request.Header.Get("X-Tenant"); a != Redacted || tn != Redacted {
+			t.Errorf("%s: request Authorization %q, X-Tenant %q, want both redacted", st, a, tn)
+		}
 	}
 }

@@ -397,7 +397,7 @@ func lbReadResponse(rd *lbReader, method string, maxBody int64) {
 			return
 		}
 		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			x.Status, x.Proto, x.Header = resp.StatusCode, resp.Proto, resp.Header
+			x.Status, x.Proto, x.Header = resp.StatusCode, resp.Proto, Redact(resp.Header, nil)
 			x.Body, x.Truncated, err = readCapped(resp.Body, maxBody)
 			if err != nil {
 				x.Err = rd.fail(err, br.Buffered())

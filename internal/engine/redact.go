@@ -39,7 +39,8 @@ func IsSensitive(name string) bool {
 }
 
 // Redact returns a copy of h with the values of sensitive headers and of the named secret
-// headers replaced by Redacted.
+// headers replaced by Redacted. Captured requests and responses both pass through it, so a
+// credential (Authorization sent, Set-Cookie received) never reaches an Outcome.
 func Redact(h http.Header, secrets []string) http.Header {
 	if h == nil {
 		return nil
