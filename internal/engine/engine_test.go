@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -337,6 +339,37 @@ func TestResponseCredentialsRedacted(t *testing.T) {
 		}
 		if a, tn := x.Request.Header.Get("Authorization"), x.Request.Header.Get("X-Tenant"); a != Redacted || tn != Redacted {
 			t.Errorf("%s: request Authorization %q, X-Tenant %q, want both redacted", st, a, tn)
+		}
+	}
+}
+
+func TestAutoFallsBackToLastByteAndEveryStrategySpeaksTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write(b)
+	}))
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	for _, st := range []Strategy{Auto, LastByte, Barrier} {
+		e := New(Options{Strategy: st, TLS: &tls.Config{RootCAs: pool}})
+		reqs := []Request{{Method: http.MethodPost, Path: "/a", Body: []byte("one")}, {Method: http.MethodPost, Path: "/b", Body: []byte("two")}}
+		out, err := e.Fire(t.Context(), []string{srv.URL}, reqs)
+		if err != nil {
+			t.Fatalf("%s: %v", st, err)
+		}
+		want := st
+		if st == Auto {
+			want = LastByte // the TLS test server offers only HTTP/1.1
+		}
+		if out.Strategy != want {
+			t.Errorf("%s: used %s, want %s", st, out.Strategy, want)
+		}
+		for i, x := range out.Exchanges {
+			if x.Err != nil || x.Status != http.StatusAccepted || string(x.Body) != string(reqs[i].Body) {
+				t.Errorf("%s racer %d: status %d body %q err %v", st, i, x.Status, x.Body, x.Err)
+			}
 		}
 	}
 }
