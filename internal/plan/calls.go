@@ -211,8 +211,6 @@ func (p *planner) uniquify(sc *Scenario, op specload.Operation, body any, key []
 	return m
 }
 
-func stringSchema() *openapi3.SchemaRef { return stringSchemaRef() }
-
 func stringSchemaRef() *openapi3.SchemaRef {
 	return &openapi3.SchemaRef{Value: openapi3.NewStringSchema()}
 }

@@ -395,13 +395,10 @@ func (p *planner) staleUpdate(sc *Scenario, op specload.Operation, subject *spec
 			return
 		}
 	}
-	racer := p.call(sc, *subject, op, c.Bind)
-	body, blocked := p.body(sc, op, c.Body, subject)
-	if blocked != "" {
-		sc.Blocked = blocked
+	racer, ok := p.racer(sc, op, subject, c)
+	if !ok {
 		return
 	}
-	racer.Body = body
 	sc.Racers = []Call{racer}
 }
 
@@ -421,13 +418,10 @@ func (p *planner) transition(sc *Scenario, op specload.Operation, subject *specl
 			sc.Blocked = fmt.Sprintf("racer %q is not an operationId of the document", id)
 			return
 		}
-		call := p.call(sc, *subject, r, c.Bind)
-		body, blocked := p.body(sc, r, c.Body, subject)
-		if blocked != "" {
-			sc.Blocked = blocked
+		call, ok := p.racer(sc, r, subject, c)
+		if !ok {
 			return
 		}
-		call.Body = body
 		sc.Racers = append(sc.Racers, call)
 	}
 }
@@ -473,19 +467,11 @@ func (p *planner) idempotencyKey(sc *Scenario, op specload.Operation, subject *s
 	if sc.Header == "" {
 		sc.Header = "Idempotency-Key"
 	}
-	var racer Call
-	if subject != nil {
-		racer = p.call(sc, *subject, op, c.Bind)
-	} else {
-		racer = p.bare(op)
-	}
-	body, blocked := p.body(sc, op, c.Body, subject)
-	if blocked != "" {
-		sc.Blocked = blocked
+	racer, ok := p.racer(sc, op, subject, c)
+	if !ok {
 		return
 	}
-	racer.Body = body
-	key, err := p.gen.Unique(stringSchema(), sc.ID+"/key")
+	key, err := p.gen.Unique(stringSchemaRef(), sc.ID+"/key")
 	if err != nil {
 		sc.Blocked = "cannot make an idempotency key: " + err.Error()
 		return
@@ -500,18 +486,10 @@ func (p *planner) capacity(sc *Scenario, op specload.Operation, subject *specloa
 		sc.Blocked = "capacity needs x-conflict.invariant (read, field, min or max)"
 		return
 	}
-	var racer Call
-	if subject != nil {
-		racer = p.call(sc, *subject, op, c.Bind)
-	} else {
-		racer = p.bare(op)
-	}
-	body, blocked := p.body(sc, op, c.Body, subject)
-	if blocked != "" {
-		sc.Blocked = blocked
+	racer, ok := p.racer(sc, op, subject, c)
+	if !ok {
 		return
 	}
-	racer.Body = body
 	for _, prm := range p.params(op) {
 		if prm.In == openapi3.ParameterInHeader && strings.EqualFold(prm.Name, "Idempotency-Key") {
 			racer.Fresh = append(racer.Fresh, prm.Name)
@@ -523,6 +501,22 @@ func (p *planner) capacity(sc *Scenario, op specload.Operation, subject *specloa
 		call := p.call(sc, *subject, r, nil)
 		sc.InvariantCall = &call
 	}
+}
+
+// racer is the call to op bound to the subject (or standalone without one), with its body;
+// false, with sc.Blocked set, when no valid body can be made.
+func (p *planner) racer(sc *Scenario, op specload.Operation, subject *specload.Operation, c xconflict.Conflict) (Call, bool) {
+	racer := p.bare(op)
+	if subject != nil {
+		racer = p.call(sc, *subject, op, c.Bind)
+	}
+	body, blocked := p.body(sc, op, c.Body, subject)
+	if blocked != "" {
+		sc.Blocked = blocked
+		return Call{}, false
+	}
+	racer.Body = body
+	return racer, true
 }
 
 // declaredBody is the body that one of op's own x-conflict entries gives for the given
