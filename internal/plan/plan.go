@@ -116,6 +116,9 @@ type Scenario struct {
 	Header    string               `json:"header,omitempty"`
 	Invariant *xconflict.Invariant `json:"invariant,omitempty"`
 
+	// Probe is the plain, non-racing conflicting request of the sequential-conflict check.
+	Probe *Probe `json:"probe,omitempty"`
+
 	// Blocked, when set, says why the scenario cannot be fired (e.g. "needs a body (add
 	// x-conflict.body or an example)"); a run reports it instead of firing junk.
 	Blocked string `json:"blocked,omitempty"`
@@ -343,6 +346,9 @@ func (p *planner) build(sc *Scenario, op specload.Operation, c xconflict.Conflic
 		}
 	}
 	sc.Binding = strings.Join(parts, ", ")
+	if sc.Blocked == "" && len(sc.Racers) > 0 {
+		p.probe(sc, op)
+	}
 }
 
 // defaultExpect is DESIGN.md's default expect for a kind on op.

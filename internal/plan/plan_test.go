@@ -255,3 +255,51 @@ func TestWriteJSONShape(t *testing.T) {
 }
 
 func keys(m map[string]Scenario) []string { return sortedKeys(m) }
+
+func TestProbes(t *testing.T) {
+	got := byID(planFile(t, referencePath(t), "probe"))
+	ops := func(pr *Probe) []string {
+		var out []string
+		for _, c := range pr.Calls {
+			out = append(out, c.Operation)
+		}
+		return out
+	}
+	tests := []struct {
+		id          string
+		calls       []string
+		expect      []int
+		sameVersion bool
+		until       int
+	}{
+		{"duplicate-create/createItem", []string{"createItem", "createItem"}, []int{409}, false, 0},
+		{"stale-update/replaceItem", []string{"replaceItem", "replaceItem"}, []int{412}, true, 0},
+		{"stale-update/patchItem", []string{"patchItem", "patchItem"}, []int{409}, true, 0},
+		{"transition/cancelOrder", []string{"cancelOrder", "shipOrder"}, []int{409}, false, 0},
+		{"delete-in-use/deleteItem", []string{"createOrder", "deleteItem"}, []int{409, 422}, false, 0},
+		{"idempotency-key/createOrder", []string{"createOrder", "createOrder"}, []int{422}, false, 0},
+		{"capacity/createOrder", []string{"createOrder"}, []int{409}, false, DefaultProbeLimit},
+	}
+	for _, tt := range tests {
+		pr := got[tt.id].Probe
+		if pr == nil {
+			t.Errorf("%s: no probe", tt.id)
+			continue
+		}
+		if !reflect.DeepEqual(ops(pr), tt.calls) || !reflect.DeepEqual(pr.Expect, tt.expect) || pr.SameVersion != tt.sameVersion || pr.UntilRejected != tt.until {
+			t.Errorf("%s probe = %v expect %v same-version %v until %d; want %+v", tt.id, ops(pr), pr.Expect, pr.SameVersion, pr.UntilRejected, tt)
+		}
+	}
+	// The duplicate-create probe has its own key, so the race's key is still free.
+	dup := got["duplicate-create/createItem"]
+	if a, b := dup.Probe.Calls[0].Body.(map[string]any)["sku"], dup.Racers[0].Body.(map[string]any)["sku"]; a == b || a == nil {
+		t.Errorf("probe sku %v equals the race's %v", a, b)
+	}
+	// The idempotency probe reuses its own key with another payload.
+	idem := got["idempotency-key/createOrder"].Probe
+	k0, k1 := idem.Calls[0].Params["Idempotency-Key"], idem.Calls[1].Params["Idempotency-Key"]
+	race := got["idempotency-key/createOrder"].Racers[0].Params["Idempotency-Key"]
+	if k0 == "" || k0 != k1 || k0 == race || reflect.DeepEqual(idem.Calls[0].Body, idem.Calls[1].Body) {
+		t.Errorf("idempotency probe keys %q %q (race %q), bodies %v %v: want one new key, two payloads", k0, k1, race, idem.Calls[0].Body, idem.Calls[1].Body)
+	}
+}

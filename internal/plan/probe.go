@@ -1,0 +1,130 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
+	"github.com/conflictcheck/conflictcheck/internal/specload"
+	"github.com/conflictcheck/conflictcheck/internal/xconflict"
+)
+
+// DefaultProbeLimit bounds a capacity probe: how many requests it sends before giving up on
+// seeing the bounded quantity run out.
+const DefaultProbeLimit = 64
+
+// Probe is the sequential-conflict check of a scenario: Calls are sent one after another (never
+// racing), every one but the last must succeed, and the last must be rejected with one of
+// Expect. It runs against a subject of its own (the scenario's Setup run once more) so that it
+// never spoils the race's.
+type Probe struct {
+	Calls  []Call `json:"calls"`
+	Expect []int  `json:"expect"`
+	// SameVersion: every call sends the version read once before the first (stale-update), so
+	// the second is stale by construction.
+	SameVersion bool `json:"same_version,omitempty"`
+	// UntilRejected, when positive, repeats the single call until it is rejected, at most that
+	// many times (capacity: consume until the quantity runs out).
+	UntilRejected int `json:"until_rejected,omitempty"`
+}
+
+// probe plans sc's sequential conflict from its racers.
+func (p *planner) probe(sc *Scenario, op specload.Operation) {
+	r := sc.Racers
+	switch sc.Kind {
+	case xconflict.DuplicateCreate:
+		// Its own key: the race's key must still be free when the race starts.
+		c := cloneCall(r[0])
+		c.Body = p.uniquify(sc, op, cloneJSON(c.Body), sc.Key, sc.ID+"/probe")
+		sc.Probe = &Probe{Calls: []Call{c, c}, Expect: sc.Expect}
+	case xconflict.StaleUpdate:
+		sc.Probe = &Probe{Calls: []Call{r[0], r[0]}, Expect: sc.Expect, SameVersion: true}
+	case xconflict.Transition:
+		sc.Probe = &Probe{Calls: []Call{r[0], r[len(r)-1]}, Expect: sc.Expect}
+	case xconflict.DeleteInUse:
+		// The dependent first, then the delete it must block.
+		sc.Probe = &Probe{Calls: []Call{r[1], r[0]}, Expect: sc.Expect}
+	case xconflict.IdempotencyKey:
+		first := cloneCall(r[0])
+		key, err := p.gen.Unique(stringSchemaRef(), sc.ID+"/probe-key")
+		if err != nil {
+			return
+		}
+		first.Params[sc.Header] = fmt.Sprint(key)
+		second := cloneCall(first)
+		changed, ok := varyBody(second.Body)
+		if !ok {
+			sc.Notes = append(sc.Notes, "no sequential probe: the body has no literal field to vary for a same-key, other-payload request")
+			return
+		}
+		second.Body = changed
+		sc.Probe = &Probe{Calls: []Call{first, second}, Expect: []int{422}}
+		sc.Notes = append(sc.Notes, "probe: the key reused with another payload must get 422 (DESIGN.md)")
+	case xconflict.Capacity:
+		sc.Probe = &Probe{Calls: []Call{r[0]}, Expect: sc.Expect, UntilRejected: DefaultProbeLimit}
+	}
+}
+
+// varyBody returns a copy of body with one literal field changed: the first number (sorted by
+// name) incremented, else the first string suffixed.
+func varyBody(body any) (any, bool) {
+	m, ok := cloneJSON(body).(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if n, ok := m[k].(float64); ok {
+			m[k] = n + 1
+			return m, true
+		}
+	}
+	for _, k := range names {
+		if s, ok := m[k].(string); ok && !runtimeexpr.IsExpression(s) {
+			m[k] = s + "-2"
+			return m, true
+		}
+	}
+	return nil, false
+}
+
+// cloneCall copies c deeply enough to change its params and body.
+func cloneCall(c Call) Call {
+	params := make(map[string]string, len(c.Params))
+	for k, v := range c.Params {
+		params[k] = v
+	}
+	c.Params = params
+	c.Body = cloneJSON(c.Body)
+	return c
+}
+
+// cloneJSON deep-copies a decoded JSON value (numbers of other Go types are kept as they are).
+func cloneJSON(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			out[k] = cloneJSON(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = cloneJSON(x)
+		}
+		return out
+	case json.Number:
+		f, err := t.Float64()
+		if err != nil {
+			return t
+		}
+		return f
+	}
+	return v
+}
