@@ -118,6 +118,11 @@ type Scenario struct {
 
 	// Probe is the plain, non-racing conflicting request of the sequential-conflict check.
 	Probe *Probe `json:"probe,omitempty"`
+	// Retry is the loser's request once it has resolved the conflict by changing what
+	// collided (duplicate-create: a new key; idempotency-key and capacity: a new idempotency
+	// key). Nil where the resolution is a re-read (stale-update: resend Racers[0] with the
+	// fresh version) or the ResolveCall (delete-in-use: resend the delete).
+	Retry *Call `json:"retry,omitempty"`
 
 	// Blocked, when set, says why the scenario cannot be fired (e.g. "needs a body (add
 	// x-conflict.body or an example)"); a run reports it instead of firing junk.

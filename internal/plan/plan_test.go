@@ -303,3 +303,19 @@ func TestProbes(t *testing.T) {
 		t.Errorf("idempotency probe keys %q %q (race %q), bodies %v %v: want one new key, two payloads", k0, k1, race, idem.Calls[0].Body, idem.Calls[1].Body)
 	}
 }
+
+func TestRetries(t *testing.T) {
+	got := byID(planFile(t, referencePath(t), "retry"))
+	dup := got["duplicate-create/createItem"]
+	sku := func(c *Call) any { return c.Body.(map[string]any)["sku"] }
+	if dup.Retry == nil || sku(dup.Retry) == sku(&dup.Racers[0]) || sku(dup.Retry) == sku(&dup.Probe.Calls[0]) {
+		t.Errorf("duplicate-create retry = %+v: want a key of its own", dup.Retry)
+	}
+	idem := got["idempotency-key/createOrder"]
+	if idem.Retry == nil || idem.Retry.Params["Idempotency-Key"] == idem.Racers[0].Params["Idempotency-Key"] {
+		t.Errorf("idempotency retry = %+v: want a new key", idem.Retry)
+	}
+	if got["stale-update/patchItem"].Retry != nil || got["capacity/createOrder"].Retry == nil {
+		t.Errorf("stale-update retries by re-reading (no Retry call); capacity retries its racer")
+	}
+}

@@ -38,6 +38,9 @@ func (p *planner) probe(sc *Scenario, op specload.Operation) {
 		c := cloneCall(r[0])
 		c.Body = p.uniquify(sc, op, cloneJSON(c.Body), sc.Key, sc.ID+"/probe")
 		sc.Probe = &Probe{Calls: []Call{c, c}, Expect: sc.Expect}
+		retry := cloneCall(r[0])
+		retry.Body = p.uniquify(sc, op, cloneJSON(retry.Body), sc.Key, sc.ID+"/retry")
+		sc.Retry = &retry
 	case xconflict.StaleUpdate:
 		sc.Probe = &Probe{Calls: []Call{r[0], r[0]}, Expect: sc.Expect, SameVersion: true}
 	case xconflict.Transition:
@@ -46,6 +49,7 @@ func (p *planner) probe(sc *Scenario, op specload.Operation) {
 		// The dependent first, then the delete it must block.
 		sc.Probe = &Probe{Calls: []Call{r[1], r[0]}, Expect: sc.Expect}
 	case xconflict.IdempotencyKey:
+		p.retryWithNewKey(sc, sc.Header)
 		first := cloneCall(r[0])
 		key, err := p.gen.Unique(stringSchemaRef(), sc.ID+"/probe-key")
 		if err != nil {
@@ -63,7 +67,20 @@ func (p *planner) probe(sc *Scenario, op specload.Operation) {
 		sc.Notes = append(sc.Notes, "probe: the key reused with another payload must get 422 (DESIGN.md)")
 	case xconflict.Capacity:
 		sc.Probe = &Probe{Calls: []Call{r[0]}, Expect: sc.Expect, UntilRejected: DefaultProbeLimit}
+		retry := cloneCall(r[0])
+		sc.Retry = &retry
 	}
+}
+
+// retryWithNewKey plans the loser's retry as its request under a new value of header.
+func (p *planner) retryWithNewKey(sc *Scenario, header string) {
+	key, err := p.gen.Unique(stringSchemaRef(), sc.ID+"/retry-key")
+	if err != nil {
+		return
+	}
+	retry := cloneCall(sc.Racers[0])
+	retry.Params[header] = fmt.Sprint(key)
+	sc.Retry = &retry
 }
 
 // varyBody returns a copy of body with one literal field changed: the first number (sorted by
