@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 
@@ -36,10 +35,10 @@ func (p *planner) probe(sc *Scenario, op specload.Operation) {
 	case xconflict.DuplicateCreate:
 		// Its own key: the race's key must still be free when the race starts.
 		c := cloneCall(r[0])
-		c.Body = p.uniquify(sc, op, cloneJSON(c.Body), sc.Key, sc.ID+"/probe")
+		c.Body = p.uniquify(sc, op, runtimeexpr.Clone(c.Body), sc.Key, sc.ID+"/probe")
 		sc.Probe = &Probe{Calls: []Call{c, c}, Expect: sc.Expect}
 		retry := cloneCall(r[0])
-		retry.Body = p.uniquify(sc, op, cloneJSON(retry.Body), sc.Key, sc.ID+"/retry")
+		retry.Body = p.uniquify(sc, op, runtimeexpr.Clone(retry.Body), sc.Key, sc.ID+"/retry")
 		sc.Retry = &retry
 	case xconflict.StaleUpdate:
 		sc.Probe = &Probe{Calls: []Call{r[0], r[0]}, Expect: sc.Expect, SameVersion: true}
@@ -86,7 +85,7 @@ func (p *planner) retryWithNewKey(sc *Scenario, header string) {
 // varyBody returns a copy of body with one literal field changed: the first number (sorted by
 // name) incremented, else the first string suffixed.
 func varyBody(body any) (any, bool) {
-	m, ok := cloneJSON(body).(map[string]any)
+	m, ok := runtimeexpr.Clone(body).(map[string]any)
 	if !ok {
 		return nil, false
 	}
@@ -117,31 +116,6 @@ func cloneCall(c Call) Call {
 		params[k] = v
 	}
 	c.Params = params
-	c.Body = cloneJSON(c.Body)
+	c.Body = runtimeexpr.Clone(c.Body)
 	return c
-}
-
-// cloneJSON deep-copies a decoded JSON value (numbers of other Go types are kept as they are).
-func cloneJSON(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, x := range t {
-			out[k] = cloneJSON(x)
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, x := range t {
-			out[i] = cloneJSON(x)
-		}
-		return out
-	case json.Number:
-		f, err := t.Float64()
-		if err != nil {
-			return t
-		}
-		return f
-	}
-	return v
 }

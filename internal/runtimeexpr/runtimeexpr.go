@@ -259,3 +259,23 @@ func LastSegment(s string) string {
 	}
 	return s
 }
+
+// Clone deep-copies a decoded JSON value (objects and arrays; scalars are shared), so that a
+// body template can be filled in without changing the template.
+func Clone(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			out[k] = Clone(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = Clone(x)
+		}
+		return out
+	}
+	return v
+}

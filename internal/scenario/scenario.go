@@ -1,0 +1,601 @@
+// Package scenario runs one planned conflict scenario against a target: it sets up a subject,
+// probes the sequential conflict, fires the race, reads, resolves, retries and cleans up, and
+// returns every exchange it observed as data for the checks to judge. It never judges or prints.
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/conflictcheck/conflictcheck/internal/engine"
+	"github.com/conflictcheck/conflictcheck/internal/plan"
+	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
+	"github.com/conflictcheck/conflictcheck/internal/specload"
+	"github.com/conflictcheck/conflictcheck/internal/xconflict"
+
+	"github.com/google/uuid"
+)
+
+// DefaultAttempts is how many races Run tries, at most, until the racers overlap.
+const DefaultAttempts = 3
+
+// maxCleanup bounds the deletes a scenario's cleanup sends; the rest are reported as leftovers.
+const maxCleanup = 64
+
+// Env is what a scenario runs against.
+type Env struct {
+	Doc    *specload.Document
+	Engine *engine.Engine
+	// Targets are base URLs of replicas of one API; racers are spread round-robin over them,
+	// sequential requests go to the first.
+	Targets []string
+	// Header is added to every request (auth).
+	Header http.Header
+	// Attempts is how many races are tried until the racers overlap; 0 means DefaultAttempts.
+	Attempts int
+}
+
+// Result is everything a scenario run observed.
+type Result struct {
+	Scenario string `json:"scenario"`
+	// Setup created the race's subject (the last attempt's, when the race was retried).
+	Setup []engine.Exchange `json:"setup,omitempty"`
+	// Probe is the sequential-conflict probe, run on its own subject created by ProbeSetup,
+	// which ends with the read of the subject's version when every probe call sends that one
+	// version (stale-update).
+	Probe      []engine.Exchange `json:"probe,omitempty"`
+	ProbeSetup []engine.Exchange `json:"probe_setup,omitempty"`
+	// Before is the read before the race: the version the racers use.
+	Before *engine.Exchange `json:"before,omitempty"`
+	// Race is the last attempt; Attempts counts them; Overlapped is Race.Overlapped().
+	Race       engine.Outcome `json:"race"`
+	Attempts   int            `json:"attempts"`
+	Overlapped bool           `json:"overlapped"`
+	// After is the read after the race; InvariantAfter the capacity invariant's read.
+	After          *engine.Exchange `json:"after,omitempty"`
+	InvariantAfter *engine.Exchange `json:"invariant_after,omitempty"`
+	// Resolve removed the cause of the conflict (delete-in-use); Retry is the loser's retry.
+	Resolve *engine.Exchange `json:"resolve,omitempty"`
+	Retry   *engine.Exchange `json:"retry,omitempty"`
+	// Final is the read after the retry.
+	Final   *engine.Exchange  `json:"final,omitempty"`
+	Cleanup []engine.Exchange `json:"cleanup,omitempty"`
+	// Leftovers are URLs of resources created and not deleted.
+	Leftovers []string `json:"leftovers,omitempty"`
+	// Error says why the scenario could not run to its end (a setup rejected, a request that
+	// could not be built, a cancelled context): the checks report it, it is no verdict.
+	Error string `json:"error,omitempty"`
+}
+
+// Run executes sc against env and returns what it observed; it stops early, with Error set,
+// when a step the rest depends on fails or ctx is cancelled.
+func Run(ctx context.Context, sc plan.Scenario, env Env) Result {
+	r := &runner{ctx: ctx, sc: sc, env: env, res: Result{Scenario: sc.ID}, seen: map[string]bool{}}
+	if env.Attempts <= 0 {
+		r.env.Attempts = DefaultAttempts
+	}
+	if err := r.run(); err != nil {
+		r.res.Error = err.Error()
+	}
+	r.cleanup()
+	return r.res
+}
+
+// runner is the state of one Run.
+type runner struct {
+	ctx context.Context
+	sc  plan.Scenario
+	env Env
+	res Result
+
+	created []resource
+	seen    map[string]bool
+}
+
+// resource is something a scenario created, and whether the document lets it be deleted.
+type resource struct {
+	target string
+	path   string
+	delete bool
+}
+
+func (r *runner) run() error {
+	sc := r.sc
+	if sc.Blocked != "" {
+		return fmt.Errorf("scenario blocked: %s", sc.Blocked)
+	}
+	if len(sc.Racers) == 0 {
+		return errors.New("scenario has no racers")
+	}
+	if r.env.Engine == nil || len(r.env.Targets) == 0 {
+		return errors.New("no engine or no target")
+	}
+
+	setup, err := r.setup(false)
+	r.res.Setup = setup
+	if err != nil {
+		return err
+	}
+	if sc.Probe != nil {
+		if err := r.probe(); err != nil {
+			return err
+		}
+	}
+	if err := r.race(); err != nil {
+		return err
+	}
+	subject := r.subject()
+	winner := r.firstWinner(-1)
+
+	readBound := subject
+	if !r.readsSubject() {
+		readBound = winner
+	}
+	if sc.ReadCall != nil && readBound != nil {
+		if r.res.After, err = r.call(*sc.ReadCall, readBound, nil); err != nil {
+			return err
+		}
+	}
+	if sc.InvariantCall != nil && subject != nil {
+		if r.res.InvariantAfter, err = r.call(*sc.InvariantCall, subject, nil); err != nil {
+			return err
+		}
+	}
+	if err := r.retry(subject); err != nil {
+		return err
+	}
+	if sc.ReadCall != nil && r.res.Retry != nil {
+		bound := readBound
+		if !r.readsSubject() && success(r.res.Retry) {
+			bound = r.res.Retry
+		}
+		if bound != nil {
+			if r.res.Final, err = r.call(*sc.ReadCall, bound, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// setup runs sc.Setup, each call bound to the previous one's exchange; a non-2xx stops it.
+// fresh replaces the values that make the created resources unique, for a second subject.
+func (r *runner) setup(fresh bool) ([]engine.Exchange, error) {
+	var out []engine.Exchange
+	var prev *engine.Exchange
+	for i, c := range r.sc.Setup {
+		if fresh {
+			c = freshen(r.env.Doc, c)
+		}
+		x, err := r.call(c, prev, nil)
+		if x != nil {
+			out = append(out, *x)
+		}
+		if err != nil {
+			return out, fmt.Errorf("setup %s: %w", callName(c), err)
+		}
+		if !success(x) {
+			return out, fmt.Errorf("setup %s answered %s", callName(c), statusText(x))
+		}
+		prev = &out[i]
+	}
+	return out, nil
+}
+
+// probe runs the sequential conflict on a subject of its own.
+func (r *runner) probe() error {
+	p := r.sc.Probe
+	setup, err := r.setup(true)
+	r.res.ProbeSetup = setup
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	subject := last(setup)
+	var version *versionValue
+	if p.SameVersion {
+		if version, err = r.readVersion(subject); err != nil {
+			return fmt.Errorf("probe: %w", err)
+		}
+	}
+	calls := p.Calls
+	if p.UntilRejected > 0 && len(calls) == 1 {
+		for i := 0; i < p.UntilRejected; i++ {
+			x, err := r.call(calls[0], subject, version)
+			if x != nil {
+				r.res.Probe = append(r.res.Probe, *x)
+			}
+			if err != nil {
+				return fmt.Errorf("probe: %w", err)
+			}
+			if !success(x) {
+				break
+			}
+		}
+		return nil
+	}
+	for _, c := range calls {
+		x, err := r.call(c, subject, version)
+		if x != nil {
+			r.res.Probe = append(r.res.Probe, *x)
+		}
+		if err != nil {
+			return fmt.Errorf("probe: %w", err)
+		}
+	}
+	return nil
+}
+
+// race fires the racers, trying again on a fresh subject while they do not overlap.
+func (r *runner) race() error {
+	sc := r.sc
+	for attempt := 1; attempt <= r.env.Attempts; attempt++ {
+		if attempt > 1 {
+			setup, err := r.setup(true)
+			r.res.Setup = setup
+			if err != nil {
+				return fmt.Errorf("attempt %d: %w", attempt, err)
+			}
+		}
+		subject := r.subject()
+		var version *versionValue
+		r.res.Before = nil
+		if sc.ReadCall != nil && subject != nil && r.readsSubject() {
+			x, err := r.call(*sc.ReadCall, subject, nil)
+			r.res.Before = x
+			if err != nil {
+				return fmt.Errorf("read before the race: %w", err)
+			}
+			if sc.Kind == xconflict.StaleUpdate {
+				if version, err = versionOf(sc.Version, x); err != nil {
+					return fmt.Errorf("read before the race: %w", err)
+				}
+			}
+		}
+		freshKey := ""
+		if attempt > 1 && sc.Kind == xconflict.IdempotencyKey && sc.Header != "" {
+			freshKey = "conflictcheck-" + uuid.NewString()
+		}
+		reqs := make([]engine.Request, sc.Concurrency)
+		if len(reqs) == 0 {
+			reqs = make([]engine.Request, len(sc.Racers))
+		}
+		for i := range reqs {
+			c := sc.Racers[i%len(sc.Racers)]
+			if freshKey != "" {
+				c = withParam(c, sc.Header, freshKey)
+			}
+			req, err := r.build(c, subject, version)
+			if err != nil {
+				return fmt.Errorf("racer %d: %w", i, err)
+			}
+			reqs[i] = req
+		}
+		if err := r.ctx.Err(); err != nil {
+			return fmt.Errorf("race: %w", err)
+		}
+		out, err := r.env.Engine.Fire(r.ctx, r.env.Targets, reqs)
+		if err != nil {
+			return fmt.Errorf("race: %w", err)
+		}
+		r.res.Race, r.res.Attempts, r.res.Overlapped = out, attempt, out.Overlapped()
+		for i, x := range out.Exchanges {
+			r.track(sc.Racers[i%len(sc.Racers)], x)
+		}
+		if r.res.Overlapped || sc.Kind == xconflict.DuplicateCreate {
+			break
+		}
+		if err := r.ctx.Err(); err != nil {
+			return fmt.Errorf("race: %w", err)
+		}
+	}
+	return nil
+}
+
+// retry resolves the conflict as the kind prescribes and sends the loser's request again.
+func (r *runner) retry(subject *engine.Exchange) error {
+	sc := r.sc
+	var err error
+	switch sc.Kind {
+	case xconflict.StaleUpdate:
+		if r.res.After == nil || !success(r.res.After) {
+			return nil
+		}
+		version, verr := versionOf(sc.Version, r.res.After)
+		if verr != nil {
+			return fmt.Errorf("retry: %w", verr)
+		}
+		r.res.Retry, err = r.call(sc.Racers[0], subject, version)
+	case xconflict.DeleteInUse:
+		if len(sc.Racers) < 2 {
+			return nil
+		}
+		dependent := r.firstWinnerOf(sc.Racers[1].Operation)
+		if dependent == nil {
+			return nil
+		}
+		if sc.ResolveCall != nil {
+			if r.res.Resolve, err = r.call(*sc.ResolveCall, dependent, nil); err != nil {
+				return fmt.Errorf("resolve: %w", err)
+			}
+		}
+		r.res.Retry, err = r.call(sc.Racers[0], subject, nil)
+	case xconflict.DuplicateCreate, xconflict.IdempotencyKey, xconflict.Capacity:
+		if sc.Retry != nil {
+			r.res.Retry, err = r.call(*sc.Retry, subject, nil)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("retry: %w", err)
+	}
+	return nil
+}
+
+// subject is the exchange that created the race's subject (nil without setup).
+func (r *runner) subject() *engine.Exchange { return last(r.res.Setup) }
+
+// readsSubject reports whether sc.ReadCall reads the subject (its path is under the
+// subject's collection) rather than what the racers create.
+func (r *runner) readsSubject() bool {
+	if len(r.sc.Setup) == 0 || r.sc.ReadCall == nil {
+		return false
+	}
+	coll := strings.TrimSuffix(r.sc.Setup[len(r.sc.Setup)-1].Path, "/")
+	return strings.HasPrefix(r.sc.ReadCall.Path, coll+"/")
+}
+
+// firstWinner is the first 2xx racer exchange other than racer skip.
+func (r *runner) firstWinner(skip int) *engine.Exchange {
+	for i := range r.res.Race.Exchanges {
+		if x := &r.res.Race.Exchanges[i]; i != skip && success(x) {
+			return x
+		}
+	}
+	return nil
+}
+
+// firstWinnerOf is the first 2xx racer exchange whose call is operation op.
+func (r *runner) firstWinnerOf(op string) *engine.Exchange {
+	for i := range r.res.Race.Exchanges {
+		x := &r.res.Race.Exchanges[i]
+		if r.sc.Racers[i%len(r.sc.Racers)].Operation == op && success(x) {
+			return x
+		}
+	}
+	return nil
+}
+
+// versionValue is what a stale-update sends as the version: an If-Match header or a body field.
+type versionValue struct {
+	header string
+	field  string
+	value  any
+}
+
+// readVersion reads the subject and returns its version.
+func (r *runner) readVersion(subject *engine.Exchange) (*versionValue, error) {
+	if r.sc.ReadCall == nil {
+		return nil, errors.New("no read operation to take the version from")
+	}
+	x, err := r.call(*r.sc.ReadCall, subject, nil)
+	if x != nil {
+		r.res.ProbeSetup = append(r.res.ProbeSetup, *x)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return versionOf(r.sc.Version, x)
+}
+
+// versionOf extracts v's version from a read.
+func versionOf(v *xconflict.Version, read *engine.Exchange) (*versionValue, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if !success(read) {
+		return nil, fmt.Errorf("read answered %s", statusText(read))
+	}
+	if v.Header != "" {
+		h := read.Header.Get(v.Header)
+		if h == "" {
+			return nil, fmt.Errorf("read has no %s header", v.Header)
+		}
+		return &versionValue{header: h}, nil
+	}
+	e, err := runtimeexpr.Parse("$response.body#" + v.Field)
+	if err != nil {
+		return nil, fmt.Errorf("version field %s: %w", v.Field, err)
+	}
+	val, err := e.Eval(evalContext(read))
+	if err != nil {
+		return nil, fmt.Errorf("version field: %w", err)
+	}
+	return &versionValue{field: v.Field, value: val}, nil
+}
+
+// build is BuildRequest with env's headers and the version, if any, put in place.
+func (r *runner) build(c plan.Call, bound *engine.Exchange, v *versionValue) (engine.Request, error) {
+	extra := r.env.Header
+	if v != nil && v.header != "" {
+		extra = extra.Clone()
+		if extra == nil {
+			extra = http.Header{}
+		}
+		extra.Set("If-Match", v.header)
+	}
+	if v != nil && v.field != "" {
+		body, err := runtimeexpr.Set(runtimeexpr.Clone(c.Body), v.field, v.value)
+		if err != nil {
+			return engine.Request{}, fmt.Errorf("set version %s: %w", v.field, err)
+		}
+		c.Body = body
+	}
+	return BuildRequest(r.env.Doc, c, bound, extra)
+}
+
+// call sends one call on its own, recording what it creates; its error means the call could
+// not be sent at all.
+func (r *runner) call(c plan.Call, bound *engine.Exchange, v *versionValue) (*engine.Exchange, error) {
+	req, err := r.build(c, bound, v)
+	if err != nil {
+		return nil, err
+	}
+	x, err := r.send(r.env.Targets[0], req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", callName(c), err)
+	}
+	r.track(c, *x)
+	return x, nil
+}
+
+// send fires one request at target with the engine, so that it is timed like the racers.
+func (r *runner) send(target string, req engine.Request) (*engine.Exchange, error) {
+	if err := r.ctx.Err(); err != nil {
+		return nil, err
+	}
+	out, err := r.env.Engine.Fire(r.ctx, []string{target}, []engine.Request{req})
+	if err != nil {
+		return nil, err
+	}
+	if len(out.Exchanges) != 1 {
+		return nil, fmt.Errorf("engine returned %d exchanges for one request", len(out.Exchanges))
+	}
+	x := out.Exchanges[0]
+	return &x, nil
+}
+
+// track records the resource a successful create made, once.
+func (r *runner) track(c plan.Call, x engine.Exchange) {
+	if !success(&x) || c.Method != http.MethodPost {
+		return
+	}
+	path, template := r.resourcePath(c, x)
+	if path == "" {
+		return
+	}
+	key := x.Target + " " + path
+	if r.seen[key] {
+		return
+	}
+	r.seen[key] = true
+	r.created = append(r.created, resource{target: x.Target, path: path, delete: hasOperation(r.env.Doc, http.MethodDelete, template)})
+}
+
+// resourcePath is the path of the resource a POST on a collection created (from its Location
+// header, else the collection's item read filled with the body's id) and its template; empty
+// when c is not a create.
+func (r *runner) resourcePath(c plan.Call, x engine.Exchange) (string, string) {
+	template, param := itemTemplate(r.env.Doc, c.Path)
+	if template == "" {
+		return "", ""
+	}
+	if loc := x.Header.Get("Location"); loc != "" {
+		if u, err := url.Parse(loc); err == nil && u.Path != "" {
+			p := u.EscapedPath()
+			if base, err := url.Parse(x.Target); err == nil {
+				if prefix := strings.TrimSuffix(base.EscapedPath(), "/"); prefix != "" {
+					p = strings.TrimPrefix(p, prefix)
+				}
+			}
+			return p, template
+		}
+	}
+	ctx := evalContext(&x)
+	for _, name := range []string{param, "id"} {
+		if s, _, err := evalString("$response.body#/"+name, ctx); err == nil && s != "" {
+			return strings.ReplaceAll(template, "{"+param+"}", url.PathEscape(s)), template
+		}
+	}
+	return "", ""
+}
+
+// itemTemplate is the path template of one item of the collection at path (a GET on path
+// plus one parameter segment) and that parameter's name; empty when there is none.
+func itemTemplate(doc *specload.Document, path string) (string, string) {
+	if doc == nil {
+		return "", ""
+	}
+	prefix := strings.TrimSuffix(path, "/") + "/"
+	for _, op := range doc.Operations {
+		if op.Method != http.MethodGet || !strings.HasPrefix(op.Path, prefix) {
+			continue
+		}
+		rest := op.Path[len(prefix):]
+		if strings.HasPrefix(rest, "{") && strings.HasSuffix(rest, "}") && !strings.Contains(rest, "/") {
+			return op.Path, rest[1 : len(rest)-1]
+		}
+	}
+	return "", ""
+}
+
+// hasOperation reports whether doc has an operation with method on the path template.
+func hasOperation(doc *specload.Document, method, template string) bool {
+	if doc == nil {
+		return false
+	}
+	for _, op := range doc.Operations {
+		if op.Method == method && op.Path == template {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanup deletes, newest first, what the scenario created, best effort and bounded; what it
+// cannot delete goes to Leftovers.
+func (r *runner) cleanup() {
+	sent := 0
+	for i := len(r.created) - 1; i >= 0; i-- {
+		res := r.created[i]
+		u := strings.TrimSuffix(res.target, "/") + res.path
+		if !res.delete || sent >= maxCleanup || r.ctx.Err() != nil {
+			r.res.Leftovers = append(r.res.Leftovers, u)
+			continue
+		}
+		sent++
+		x, err := r.send(res.target, engine.Request{Method: http.MethodDelete, Path: res.path, Header: r.env.Header.Clone()})
+		if err != nil {
+			r.res.Leftovers = append(r.res.Leftovers, u)
+			continue
+		}
+		r.res.Cleanup = append(r.res.Cleanup, *x)
+		if !success(x) && x.Status != http.StatusNotFound && x.Status != http.StatusGone {
+			r.res.Leftovers = append(r.res.Leftovers, u)
+		}
+	}
+}
+
+// withParam returns c with parameter name set to value, leaving c's map untouched.
+func withParam(c plan.Call, name, value string) plan.Call {
+	params := make(map[string]string, len(c.Params)+1)
+	for k, v := range c.Params {
+		params[k] = v
+	}
+	params[name] = value
+	c.Params = params
+	return c
+}
+
+func success(x *engine.Exchange) bool {
+	return x != nil && x.Err == nil && x.Status >= 200 && x.Status < 300
+}
+
+func statusText(x *engine.Exchange) string {
+	switch {
+	case x == nil:
+		return "nothing"
+	case x.Err != nil:
+		return x.Err.Error()
+	}
+	return fmt.Sprintf("%d", x.Status)
+}
+
+func last(xs []engine.Exchange) *engine.Exchange {
+	if len(xs) == 0 {
+		return nil
+	}
+	return &xs[len(xs)-1]
+}

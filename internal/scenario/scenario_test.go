@@ -1,0 +1,360 @@
+package scenario
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/conflictcheck/conflictcheck/internal/engine"
+	"github.com/conflictcheck/conflictcheck/internal/plan"
+	"github.com/conflictcheck/conflictcheck/internal/specload"
+	"github.com/conflictcheck/conflictcheck/internal/xconflict"
+	"github.com/conflictcheck/conflictcheck/reference-server/api"
+	"github.com/conflictcheck/conflictcheck/reference-server/fault"
+	"github.com/conflictcheck/conflictcheck/reference-server/server"
+	"github.com/conflictcheck/conflictcheck/reference-server/store"
+)
+
+const referenceSpec = "../../openapi/reference.yaml"
+
+func loadPlan(t *testing.T) (*specload.Document, *plan.Plan) {
+	t.Helper()
+	doc, err := specload.Load(t.Context(), referenceSpec, specload.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.New(doc, plan.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Scenarios) == 0 {
+		t.Fatal("the reference plan has no scenarios")
+	}
+	return doc, p
+}
+
+func reference(t *testing.T, so store.Options, f fault.Name) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(api.New(store.NewMemory(so), api.Options{Fault: f}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func newEnv(doc *specload.Document, target string) Env {
+	return Env{
+		Doc:     doc,
+		Engine:  engine.New(engine.Options{Strategy: engine.LastByte, Timeout: 5 * time.Second}),
+		Targets: []string{target},
+		Header:  http.Header{"X-Test-Auth": {"secret"}},
+	}
+}
+
+func statuses(xs []engine.Exchange) []int {
+	out := make([]int, len(xs))
+	for i, x := range xs {
+		out[i] = x.Status
+	}
+	return out
+}
+
+func status(x *engine.Exchange) string {
+	if x == nil {
+		return "none"
+	}
+	return http.StatusText(x.Status)
+}
+
+func ok(x *engine.Exchange) bool { return x != nil && x.Err == nil && x.Status/100 == 2 }
+
+func TestRunReferenceServer(t *testing.T) {
+	doc, p := loadPlan(t)
+	srv := reference(t, store.Options{}, fault.None)
+	env := newEnv(doc, srv.URL)
+	for _, sc := range p.Scenarios {
+		t.Run(sc.ID, func(t *testing.T) {
+			res := Run(t.Context(), sc, env)
+			if res.Error != "" {
+				t.Fatalf("Error = %q", res.Error)
+			}
+			if res.Scenario != sc.ID {
+				t.Errorf("Scenario = %q, want %q", res.Scenario, sc.ID)
+			}
+			if len(res.Setup) != len(sc.Setup) {
+				t.Errorf("setup has %d exchanges, want %d", len(res.Setup), len(sc.Setup))
+			}
+			for i := range res.Setup {
+				if !ok(&res.Setup[i]) {
+					t.Errorf("setup %d answered %d", i, res.Setup[i].Status)
+				}
+			}
+			t.Logf("attempts %d, overlapped %v, race %v, retry %s, leftovers %d", res.Attempts, res.Overlapped, statuses(res.Race.Exchanges), status(res.Retry), len(res.Leftovers))
+			checkProbe(t, sc, res)
+			checkRace(t, sc, res)
+			checkRetry(t, sc, res)
+			checkHeaders(t, res)
+			checkCleanup(t, srv.URL, sc, res)
+		})
+	}
+}
+
+func checkProbe(t *testing.T, sc plan.Scenario, res Result) {
+	t.Helper()
+	if sc.Probe == nil {
+		return
+	}
+	if len(res.Probe) == 0 {
+		t.Fatal("no probe exchanges")
+	}
+	if sc.Probe.UntilRejected == 0 && len(res.Probe) != len(sc.Probe.Calls) {
+		t.Errorf("probe sent %d calls, want %d", len(res.Probe), len(sc.Probe.Calls))
+	}
+	for i, x := range res.Probe[:len(res.Probe)-1] {
+		if !ok(&x) {
+			t.Errorf("probe call %d answered %d, want 2xx", i, x.Status)
+		}
+	}
+	if lastX := res.Probe[len(res.Probe)-1]; !slices.Contains(sc.Probe.Expect, lastX.Status) {
+		t.Errorf("probe's last call answered %d (%s), want one of %v", lastX.Status, lastX.Body, sc.Probe.Expect)
+	}
+	for i, x := range res.ProbeSetup {
+		if !ok(&x) {
+			t.Errorf("probe setup %d answered %d", i, x.Status)
+		}
+	}
+}
+
+func checkRace(t *testing.T, sc plan.Scenario, res Result) {
+	t.Helper()
+	xs := res.Race.Exchanges
+	if len(xs) != sc.Concurrency {
+		t.Fatalf("race has %d exchanges, want %d", len(xs), sc.Concurrency)
+	}
+	if res.Attempts < 1 || res.Attempts > DefaultAttempts {
+		t.Errorf("Attempts = %d", res.Attempts)
+	}
+	if res.Overlapped != res.Race.Overlapped() {
+		t.Errorf("Overlapped = %v, Race.Overlapped() = %v", res.Overlapped, res.Race.Overlapped())
+	}
+	winners := 0
+	ids := map[string]bool{}
+	for i, x := range xs {
+		switch {
+		case ok(&x):
+			winners++
+			var body struct {
+				ID string `json:"id"`
+			}
+			_ = json.Unmarshal(x.Body, &body)
+			ids[body.ID] = true
+		case !slices.Contains(sc.Expect, x.Status):
+			t.Errorf("racer %d answered %d (%s), want 2xx or one of %v", i, x.Status, x.Body, sc.Expect)
+		}
+	}
+	switch sc.Kind {
+	case xconflict.DuplicateCreate, xconflict.StaleUpdate, xconflict.Transition:
+		if winners != 1 {
+			t.Errorf("%d winners, want 1", winners)
+		}
+	case xconflict.IdempotencyKey:
+		if len(ids) != 1 {
+			t.Errorf("%d distinct orders among the winners, want 1: %v", len(ids), ids)
+		}
+	case xconflict.DeleteInUse, xconflict.Capacity:
+		if winners == 0 {
+			t.Error("no racer won")
+		}
+	}
+	deleted := sc.Kind == xconflict.DeleteInUse && ok(&xs[0]) && res.After != nil && res.After.Status == http.StatusNotFound
+	if sc.ReadCall != nil && !ok(res.After) && !deleted {
+		t.Errorf("read after the race: %+v", res.After)
+	}
+	if sc.Kind == xconflict.StaleUpdate && !ok(res.Before) {
+		t.Errorf("read before the race: %+v", res.Before)
+	}
+	if sc.InvariantCall != nil && !ok(res.InvariantAfter) {
+		t.Errorf("invariant read after the race: %+v", res.InvariantAfter)
+	}
+}
+
+func checkRetry(t *testing.T, sc plan.Scenario, res Result) {
+	t.Helper()
+	switch sc.Kind {
+	case xconflict.Transition:
+		if res.Retry != nil {
+			t.Errorf("transition has a retry: %+v", res.Retry)
+		}
+		return
+	case xconflict.DeleteInUse:
+		if res.Resolve == nil {
+			// The delete won: there is nothing to resolve, and the item is gone.
+			return
+		}
+		if !ok(res.Resolve) {
+			t.Errorf("resolve answered %d (%s)", res.Resolve.Status, res.Resolve.Body)
+		}
+	}
+	if !ok(res.Retry) {
+		t.Fatalf("retry: %+v", res.Retry)
+	}
+	if sc.ReadCall != nil && sc.Kind != xconflict.DeleteInUse && !ok(res.Final) {
+		t.Errorf("read after the retry: %+v", res.Final)
+	}
+}
+
+// checkHeaders: every request carries the environment's headers.
+func checkHeaders(t *testing.T, res Result) {
+	t.Helper()
+	all := append(append(append([]engine.Exchange{}, res.Setup...), res.Probe...), res.Race.Exchanges...)
+	for _, x := range []*engine.Exchange{res.Before, res.After, res.Retry, res.Final} {
+		if x != nil {
+			all = append(all, *x)
+		}
+	}
+	for _, x := range all {
+		if _, ok := x.Request.Header["X-Test-Auth"]; !ok {
+			t.Errorf("%s %s lacks the environment's header", x.Request.Method, x.Request.URL)
+		}
+	}
+}
+
+// checkCleanup: items are gone or listed as leftovers; orders are leftovers.
+func checkCleanup(t *testing.T, base string, sc plan.Scenario, res Result) {
+	t.Helper()
+	var items []string
+	for _, xs := range [][]engine.Exchange{res.Setup, res.ProbeSetup, res.Probe, res.Race.Exchanges} {
+		for _, x := range xs {
+			if x.Request.Method == http.MethodPost && x.Request.URL == base+"/items" && ok(&x) {
+				items = append(items, base+x.Header.Get("Location"))
+			}
+		}
+	}
+	if len(items) == 0 {
+		t.Fatal("no item was created")
+	}
+	for _, u := range items {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		gone := resp.StatusCode == http.StatusNotFound
+		left := slices.Contains(res.Leftovers, u)
+		switch sc.Kind {
+		case xconflict.DuplicateCreate, xconflict.StaleUpdate, xconflict.Transition:
+			if !gone {
+				t.Errorf("item %s still there after cleanup (GET %d)", u, resp.StatusCode)
+			}
+		default:
+			if !gone && !left {
+				t.Errorf("item %s neither deleted nor listed as a leftover", u)
+			}
+		}
+		if gone && left {
+			t.Errorf("item %s deleted but listed as a leftover", u)
+		}
+	}
+	for _, x := range res.Race.Exchanges {
+		if ok(&x) && x.Request.URL == base+"/orders" && !slices.Contains(res.Leftovers, base+x.Header.Get("Location")) {
+			t.Errorf("order %s not listed as a leftover %v", x.Header.Get("Location"), res.Leftovers)
+		}
+	}
+}
+
+func TestRunRaceFaultYieldsDuplicates(t *testing.T) {
+	doc, p := loadPlan(t)
+	srv := reference(t, server.StoreOptions(fault.Race, 5*time.Millisecond), fault.Race)
+	i := slices.IndexFunc(p.Scenarios, func(sc plan.Scenario) bool { return sc.Kind == xconflict.DuplicateCreate })
+	if i < 0 {
+		t.Fatal("no duplicate-create scenario")
+	}
+	res := Run(t.Context(), p.Scenarios[i], newEnv(doc, srv.URL))
+	if res.Error != "" {
+		t.Fatalf("Error = %q", res.Error)
+	}
+	winners := 0
+	for _, x := range res.Race.Exchanges {
+		if ok(&x) {
+			winners++
+		}
+	}
+	if winners < 2 {
+		t.Errorf("%d winners against the racy store, want ≥ 2 (the racers did not collide)", winners)
+	}
+}
+
+func TestRunSetupRejected(t *testing.T) {
+	doc, p := loadPlan(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no", http.StatusBadRequest)
+	}))
+	defer srv.Close()
+	i := slices.IndexFunc(p.Scenarios, func(sc plan.Scenario) bool { return len(sc.Setup) > 0 })
+	res := Run(t.Context(), p.Scenarios[i], newEnv(doc, srv.URL))
+	if res.Error == "" || len(res.Setup) != 1 || res.Setup[0].Status != http.StatusBadRequest {
+		t.Fatalf("Error = %q, setup %+v", res.Error, res.Setup)
+	}
+	if len(res.Race.Exchanges) != 0 || len(res.Probe) != 0 {
+		t.Errorf("ran on after a rejected setup: race %d, probe %d", len(res.Race.Exchanges), len(res.Probe))
+	}
+}
+
+func TestRunBlocked(t *testing.T) {
+	doc, p := loadPlan(t)
+	sc := p.Scenarios[0]
+	sc.Blocked = "needs a body"
+	res := Run(t.Context(), sc, newEnv(doc, "http://127.0.0.1:1"))
+	if !strings.Contains(res.Error, "needs a body") || len(res.Setup)+len(res.Probe)+len(res.Race.Exchanges) != 0 {
+		t.Fatalf("blocked scenario: Error %q, %d setup, %d probe, %d racers", res.Error, len(res.Setup), len(res.Probe), len(res.Race.Exchanges))
+	}
+}
+
+func TestRunCancelled(t *testing.T) {
+	doc, p := loadPlan(t)
+	srv := reference(t, store.Options{}, fault.None)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	res := Run(ctx, p.Scenarios[0], newEnv(doc, srv.URL))
+	if res.Error == "" || len(res.Race.Exchanges) != 0 {
+		t.Fatalf("Error = %q, race %d exchanges", res.Error, len(res.Race.Exchanges))
+	}
+}
+
+// TestRunRetriesWithoutOverlap: a single racer never overlaps, so kinds that consume their
+// subject race again on a fresh one, and duplicate-create does not.
+func TestRunRetriesWithoutOverlap(t *testing.T) {
+	doc, p := loadPlan(t)
+	srv := reference(t, store.Options{}, fault.None)
+	env := newEnv(doc, srv.URL)
+	for _, kind := range []xconflict.Kind{xconflict.Transition, xconflict.IdempotencyKey, xconflict.DuplicateCreate} {
+		t.Run(string(kind), func(t *testing.T) {
+			i := slices.IndexFunc(p.Scenarios, func(sc plan.Scenario) bool { return sc.Kind == kind })
+			sc := p.Scenarios[i]
+			sc.Concurrency = 1
+			res := Run(t.Context(), sc, env)
+			if res.Error != "" {
+				t.Fatalf("Error = %q", res.Error)
+			}
+			want := env.Attempts
+			if want == 0 {
+				want = DefaultAttempts
+			}
+			if kind == xconflict.DuplicateCreate {
+				want = 1
+			}
+			if res.Attempts != want || res.Overlapped {
+				t.Errorf("Attempts = %d, Overlapped = %v; want %d, false", res.Attempts, res.Overlapped, want)
+			}
+			if len(res.Race.Exchanges) != 1 || !ok(&res.Race.Exchanges[0]) {
+				t.Fatalf("last attempt: %v", statuses(res.Race.Exchanges))
+			}
+			if kind == xconflict.Transition && res.Race.Exchanges[0].Request.URL != res.Before.Request.URL+"/cancel" {
+				t.Errorf("last attempt raced %s, not the subject read before it (%s)", res.Race.Exchanges[0].Request.URL, res.Before.Request.URL)
+			}
+		})
+	}
+}
