@@ -11,6 +11,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
 	"github.com/conflictcheck/conflictcheck/internal/specload"
 	"github.com/conflictcheck/conflictcheck/internal/synth"
 	"github.com/conflictcheck/conflictcheck/internal/xconflict"
@@ -119,9 +120,10 @@ type Scenario struct {
 	// Probe is the plain, non-racing conflicting request of the sequential-conflict check.
 	Probe *Probe `json:"probe,omitempty"`
 	// Retry is the loser's request once it has resolved the conflict by changing what
-	// collided (duplicate-create: a new key; idempotency-key and capacity: a new idempotency
-	// key). Nil where the resolution is a re-read (stale-update: resend Racers[0] with the
-	// fresh version) or the ResolveCall (delete-in-use: resend the delete).
+	// collided (duplicate-create: a new key; idempotency-key: a new idempotency key). Nil
+	// where the resolution is a re-read (stale-update: resend Racers[0] with the fresh
+	// version) or the ResolveCall (delete-in-use: resend the delete), and where nothing
+	// generic resolves it (transition; capacity, whose quantity only the API can raise).
 	Retry *Call `json:"retry,omitempty"`
 
 	// Blocked, when set, says why the scenario cannot be fired (e.g. "needs a body (add
@@ -512,6 +514,29 @@ func (p *planner) capacity(sc *Scenario, op specload.Operation, subject *specloa
 		call := p.call(sc, *subject, r, nil)
 		sc.InvariantCall = &call
 	}
+	p.sizeCapacity(sc, c.Invariant)
+}
+
+// sizeCapacity sets the bounded quantity the subject is created with, when its create body
+// holds it as a literal number at the invariant's pointer, to half the racers above the lower
+// bound: a race that cannot exhaust the quantity proves nothing, one that must is a test.
+func (p *planner) sizeCapacity(sc *Scenario, inv *xconflict.Invariant) {
+	if len(sc.Setup) == 0 || inv.Min == nil {
+		return
+	}
+	last := &sc.Setup[len(sc.Setup)-1]
+	if v, err := runtimeexpr.Pointer(last.Body, inv.Field); err != nil {
+		return
+	} else if _, isNum := v.(float64); !isNum {
+		return
+	}
+	size := *inv.Min + float64(sc.Concurrency/2)
+	body, err := runtimeexpr.Set(runtimeexpr.Clone(last.Body), inv.Field, size)
+	if err != nil {
+		return
+	}
+	last.Body = body
+	sc.Notes = append(sc.Notes, fmt.Sprintf("capacity: the subject is created with %s = %v so that %d racers exceed it", inv.Field, size, sc.Concurrency))
 }
 
 // racer is the call to op bound to the subject (or standalone without one), with its body;

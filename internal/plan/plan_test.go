@@ -315,7 +315,19 @@ func TestRetries(t *testing.T) {
 	if idem.Retry == nil || idem.Retry.Params["Idempotency-Key"] == idem.Racers[0].Params["Idempotency-Key"] {
 		t.Errorf("idempotency retry = %+v: want a new key", idem.Retry)
 	}
-	if got["stale-update/patchItem"].Retry != nil || got["capacity/createOrder"].Retry == nil {
-		t.Errorf("stale-update retries by re-reading (no Retry call); capacity retries its racer")
+	if got["stale-update/patchItem"].Retry != nil || got["capacity/createOrder"].Retry != nil {
+		t.Errorf("stale-update retries by re-reading and capacity has no generic resolution: want no Retry call")
+	}
+}
+
+func TestCapacityIsSizedBelowTheRacers(t *testing.T) {
+	c := byID(planFile(t, referencePath(t), "cap"))["capacity/createOrder"]
+	body := c.Setup[len(c.Setup)-1].Body.(map[string]any)
+	if stock, _ := body["stock"].(float64); stock != float64(c.Concurrency/2) {
+		t.Errorf("capacity subject stock = %v, want %d (half of %d racers)", body["stock"], c.Concurrency/2, c.Concurrency)
+	}
+	// Other scenarios keep the example's stock.
+	if s := byID(planFile(t, referencePath(t), "cap"))["idempotency-key/createOrder"].Setup[0].Body.(map[string]any)["stock"]; s == float64(4) {
+		t.Errorf("idempotency-key subject stock changed to %v", s)
 	}
 }

@@ -65,9 +65,9 @@ func (p *planner) probe(sc *Scenario, op specload.Operation) {
 		sc.Probe = &Probe{Calls: []Call{first, second}, Expect: []int{422}}
 		sc.Notes = append(sc.Notes, "probe: the key reused with another payload must get 422 (DESIGN.md)")
 	case xconflict.Capacity:
+		// No retry: resolving an exhausted quantity means raising it, which only the API's own
+		// operations can do (x-conflict.resolve).
 		sc.Probe = &Probe{Calls: []Call{r[0]}, Expect: sc.Expect, UntilRejected: DefaultProbeLimit}
-		retry := cloneCall(r[0])
-		sc.Retry = &retry
 	}
 }
 
