@@ -1,0 +1,122 @@
+package suites
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/onsi/gomega/types"
+
+	"github.com/conflictcheck/conflictcheck/internal/engine"
+	"github.com/conflictcheck/conflictcheck/internal/plan"
+	"github.com/conflictcheck/conflictcheck/internal/specload"
+)
+
+// RejectWithDeclaredBody is the conflict-body check against doc: every rejection with an
+// expected status (the racers' in the scenario's Expect, the probe's last call in the probe's
+// Expect) matches the response its operation declares for that status (status declared,
+// headers, content type, schema, with kin-openapi's openapi3filter.ValidateResponse), and an
+// application/problem+json body's status member equals the HTTP status. Other statuses are
+// conflict-status's and no-server-error's business.
+func RejectWithDeclaredBody(doc *specload.Document) types.GomegaMatcher {
+	return newCheck(CheckConflictBody, func(ev *Evidence) (string, error) {
+		if err := raced(ev); err != nil {
+			return "", err
+		}
+		if doc == nil || doc.T == nil {
+			return "", fmt.Errorf("%w: no document to validate against", ErrNoEvidence)
+		}
+		sc := ev.Scenario
+		type rejection struct {
+			label string
+			call  plan.Call
+			x     *engine.Exchange
+		}
+		var rs []rejection
+		xs := ev.Result.Race.Exchanges
+		for i := range xs {
+			if xs[i].Err == nil && slices.Contains(sc.Expect, xs[i].Status) {
+				rs = append(rs, rejection{fmt.Sprintf("racer %d", i), racerCall(sc, i), &xs[i]})
+			}
+		}
+		if p := sc.Probe; p != nil && len(ev.Result.Probe) > 0 && len(p.Calls) > 0 {
+			i := len(ev.Result.Probe) - 1
+			x := &ev.Result.Probe[i]
+			call := p.Calls[min(i, len(p.Calls)-1)]
+			if x.Err == nil && slices.Contains(p.Expect, x.Status) {
+				rs = append(rs, rejection{fmt.Sprintf("probe %d", i), call, x})
+			}
+		}
+		if len(rs) == 0 {
+			return "", fmt.Errorf("%w: no rejection with an expected status to check", ErrNoEvidence)
+		}
+		var details []string
+		var rows []row
+		for _, rj := range rs {
+			if err := validateBody(doc, rj.call, rj.x); err != nil {
+				details = append(details, fmt.Sprintf("%s (%d): %s", rj.label, rj.x.Status, firstLine(err.Error())))
+				rows = append(rows, row{label: strings.TrimPrefix(rj.label, "racer "), x: rj.x})
+			}
+		}
+		if len(details) == 0 {
+			return "", nil
+		}
+		return failf(CheckConflictBody, ev, rows, details, "%d of %d rejections break the declared response", len(details), len(rs)), nil
+	})
+}
+
+// validateBody checks one rejection against the response doc declares for call's operation.
+func validateBody(doc *specload.Document, call plan.Call, x *engine.Exchange) error {
+	i := slices.IndexFunc(doc.Operations, func(op specload.Operation) bool {
+		return (call.Operation != "" && op.ID == call.Operation) || (op.Method == call.Method && op.Path == call.Path)
+	})
+	if i < 0 {
+		return fmt.Errorf("operation %s is not in the document", call.Operation)
+	}
+	op := doc.Operations[i]
+	req, err := http.NewRequestWithContext(context.Background(), x.Request.Method, x.Request.URL, nil)
+	if err != nil {
+		return fmt.Errorf("rebuild request: %w", err)
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request: req,
+			Route:   &routers.Route{Spec: doc.T, Path: op.Path, PathItem: op.Item, Method: op.Method, Operation: op.Op},
+		},
+		Status:  x.Status,
+		Header:  x.Header,
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	if in.Header == nil {
+		in.Header = http.Header{}
+	}
+	in.SetBodyBytes(x.Body)
+	if err := openapi3filter.ValidateResponse(req.Context(), in); err != nil {
+		return err
+	}
+	if mt, _, _ := mime.ParseMediaType(in.Header.Get("Content-Type")); mt != "application/problem+json" {
+		return nil
+	}
+	var p struct {
+		Status any `json:"status"`
+	}
+	if err := json.Unmarshal(x.Body, &p); err != nil {
+		return fmt.Errorf("problem body: %w", err)
+	}
+	if f, ok := p.Status.(float64); !ok || int(f) != x.Status {
+		return fmt.Errorf("problem status member %s, want %d", compact(p.Status), x.Status)
+	}
+	return nil
+}
+
+// firstLine is s up to its first line break, trimmed.
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return strings.TrimSpace(s)
+}
