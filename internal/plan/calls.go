@@ -2,9 +2,9 @@ package plan
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -17,7 +17,7 @@ import (
 var runtimeHeaders = []string{"If-Match", "If-None-Match", "Idempotency-Key"}
 
 // params are op's parameters, path-item level ones included, op's own overriding.
-func (p *planner) params(op specload.Operation) []*openapi3.Parameter {
+func params(op specload.Operation) []*openapi3.Parameter {
 	var out []*openapi3.Parameter
 	seen := map[string]bool{}
 	add := func(refs openapi3.Parameters) {
@@ -43,22 +43,16 @@ func (p *planner) params(op specload.Operation) []*openapi3.Parameter {
 
 // hasParam reports whether op takes a header parameter called name.
 func hasParam(op specload.Operation, name string) bool {
-	check := func(refs openapi3.Parameters) bool {
-		for _, r := range refs {
-			if r != nil && r.Value != nil && r.Value.In == openapi3.ParameterInHeader && strings.EqualFold(r.Value.Name, name) {
-				return true
-			}
-		}
-		return false
-	}
-	return (op.Op != nil && check(op.Op.Parameters)) || (op.Item != nil && check(op.Item.Parameters))
+	return slices.ContainsFunc(params(op), func(prm *openapi3.Parameter) bool {
+		return prm.In == openapi3.ParameterInHeader && strings.EqualFold(prm.Name, name)
+	})
 }
 
 // bare is a call to op with no subject: required non-path parameters synthesised, path
 // parameters synthesised too (nothing to bind them to).
 func (p *planner) bare(op specload.Operation) Call {
-	c := Call{Operation: opName(op), Method: op.Method, Path: op.Path, Params: map[string]string{}}
-	for _, prm := range p.params(op) {
+	c := Call{Operation: op.ID, Method: op.Method, Path: op.Path, Params: map[string]string{}}
+	for _, prm := range params(op) {
 		if prm.In != openapi3.ParameterInPath && (!prm.Required || slices.ContainsFunc(runtimeHeaders, func(h string) bool { return strings.EqualFold(h, prm.Name) })) {
 			continue
 		}
@@ -73,12 +67,6 @@ func (p *planner) bare(op specload.Operation) Call {
 // of from's success responses, else by x-conflict's bind, else inferred.
 func (p *planner) call(sc *Scenario, from, to specload.Operation, bind map[string]string) Call {
 	c := p.bare(to)
-	pathParams := map[string]bool{}
-	for _, prm := range p.params(to) {
-		if prm.In == openapi3.ParameterInPath {
-			pathParams[prm.Name] = true
-		}
-	}
 	if link := linkTo(from, to); link != nil {
 		for name, v := range link.Parameters {
 			name = strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(name, "path."), "query."), "header.")
@@ -88,18 +76,17 @@ func (p *planner) call(sc *Scenario, from, to specload.Operation, bind map[strin
 		return c
 	}
 	if len(bind) > 0 {
-		for name, v := range bind {
-			c.Params[name] = v
-		}
+		maps.Copy(c.Params, bind)
 		c.Binding = BindXConflict
 		return c
 	}
-	if len(pathParams) == 0 {
-		return c
-	}
-	c.Binding = BindInferred
 	props := properties(responseSchema(from.Op))
-	for name := range pathParams {
+	for _, prm := range params(to) {
+		if prm.In != openapi3.ParameterInPath {
+			continue
+		}
+		c.Binding = BindInferred
+		name := prm.Name
 		switch {
 		case props[name] != nil:
 			c.Params[name] = "$response.body#/" + name
@@ -110,7 +97,7 @@ func (p *planner) call(sc *Scenario, from, to specload.Operation, bind map[strin
 		default:
 			c.Params[name] = "$response.body#/id"
 			if sc.Blocked == "" {
-				sc.Notes = append(sc.Notes, fmt.Sprintf("%s: path parameter %s bound to $response.body#/id of %s by guess (no link, no id field, no Location): add x-conflict.bind or a link", opName(to), name, opName(from)))
+				sc.Notes = append(sc.Notes, fmt.Sprintf("%s: path parameter %s bound to $response.body#/id of %s by guess (no link, no id field, no Location): add x-conflict.bind or a link", to.ID, name, from.ID))
 			}
 		}
 	}
@@ -119,24 +106,40 @@ func (p *planner) call(sc *Scenario, from, to specload.Operation, bind map[strin
 
 // linkTo finds a Link from one of from's 2xx responses to the operation to.
 func linkTo(from, to specload.Operation) *openapi3.Link {
-	if from.Op == nil || from.Op.Responses == nil || to.ID == "" {
-		return nil
-	}
-	keys := from.Op.Responses.Keys()
-	sort.Strings(keys)
-	for _, code := range keys {
-		if !strings.HasPrefix(code, "2") {
-			continue
-		}
-		r := from.Op.Responses.Value(code)
-		if r == nil || r.Value == nil {
-			continue
-		}
-		for _, name := range sortedKeys(r.Value.Links) {
-			l := r.Value.Links[name]
+	for _, r := range successResponses(from.Op) {
+		for _, name := range slices.Sorted(maps.Keys(r.Links)) {
+			l := r.Links[name]
 			if l != nil && l.Value != nil && (l.Value.OperationID == to.ID || strings.HasSuffix(l.Value.OperationRef, "/"+to.ID)) {
 				return l.Value
 			}
+		}
+	}
+	return nil
+}
+
+// successResponses are op's 2xx responses in status order.
+func successResponses(op *openapi3.Operation) []*openapi3.Response {
+	if op == nil || op.Responses == nil {
+		return nil
+	}
+	var out []*openapi3.Response
+	for _, code := range slices.Sorted(slices.Values(op.Responses.Keys())) {
+		if r := op.Responses.Value(code); strings.HasPrefix(code, "2") && r != nil && r.Value != nil {
+			out = append(out, r.Value)
+		}
+	}
+	return out
+}
+
+// jsonOf is the JSON media type of content: application/json, else the first (by name) whose
+// type ends in json (application/problem+json, text/json).
+func jsonOf(content openapi3.Content) *openapi3.MediaType {
+	if mt := content.Get("application/json"); mt != nil {
+		return mt
+	}
+	for _, k := range slices.Sorted(maps.Keys(content)) {
+		if strings.HasSuffix(k, "json") {
+			return content[k]
 		}
 	}
 	return nil
@@ -168,7 +171,7 @@ func (p *planner) body(sc *Scenario, op specload.Operation, explicit any, subjec
 		for name := range properties(requestSchema(op.Op)) {
 			if foreignKey(name) == res && res != "" {
 				m[name] = "$response.body#/id"
-				sc.Notes = append(sc.Notes, fmt.Sprintf("%s body %s: the id of the %s created by %s", opName(op), name, res, opName(*subject)))
+				sc.Notes = append(sc.Notes, fmt.Sprintf("%s body %s: the id of the %s created by %s", op.ID, name, res, subject.ID))
 			}
 		}
 	}
@@ -184,7 +187,7 @@ func (p *planner) uniquify(sc *Scenario, op specload.Operation, body any, key []
 	}
 	props := properties(requestSchema(op.Op))
 	if len(key) == 0 {
-		for _, name := range sortedKeys(m) {
+		for _, name := range slices.Sorted(maps.Keys(m)) {
 			s, isStr := m[name].(string)
 			ps := props[name]
 			if !isStr || runtimeexpr.IsExpression(s) || ps == nil || ps.Value == nil || len(ps.Value.Enum) > 0 || ps.Value.Format != "" {
@@ -215,21 +218,12 @@ func stringSchemaRef() *openapi3.SchemaRef {
 	return &openapi3.SchemaRef{Value: openapi3.NewStringSchema()}
 }
 
-// jsonMedia is op's JSON request media type (application/json or any +json), if any.
+// jsonMedia is op's JSON request media type, if any.
 func jsonMedia(op *openapi3.Operation) *openapi3.MediaType {
 	if op == nil || op.RequestBody == nil || op.RequestBody.Value == nil {
 		return nil
 	}
-	content := op.RequestBody.Value.Content
-	if mt := content.Get("application/json"); mt != nil {
-		return mt
-	}
-	for _, k := range sortedKeys(content) {
-		if strings.HasSuffix(k, "+json") || strings.HasSuffix(k, "/json") {
-			return content[k]
-		}
-	}
-	return nil
+	return jsonOf(op.RequestBody.Value.Content)
 }
 
 func requestSchema(op *openapi3.Operation) *openapi3.SchemaRef {
@@ -241,38 +235,20 @@ func requestSchema(op *openapi3.Operation) *openapi3.SchemaRef {
 
 // responseSchema is the JSON schema of op's first success response.
 func responseSchema(op *openapi3.Operation) *openapi3.SchemaRef {
-	if op == nil || op.Responses == nil {
-		return nil
-	}
-	keys := op.Responses.Keys()
-	sort.Strings(keys)
-	for _, code := range keys {
-		r := op.Responses.Value(code)
-		if !strings.HasPrefix(code, "2") || r == nil || r.Value == nil {
-			continue
-		}
-		if mt := r.Value.Content.Get("application/json"); mt != nil {
+	for _, r := range successResponses(op) {
+		if mt := jsonOf(r.Content); mt != nil {
 			return mt.Schema
-		}
-		for _, k := range sortedKeys(r.Value.Content) {
-			if strings.HasSuffix(k, "json") {
-				return r.Value.Content[k].Schema
-			}
 		}
 	}
 	return nil
 }
 
+// declaresHeader reports whether one of op's success responses declares the header name.
 func declaresHeader(op *openapi3.Operation, name string) bool {
-	if op == nil || op.Responses == nil {
-		return false
-	}
-	for code, r := range op.Responses.Map() {
-		if strings.HasPrefix(code, "2") && r != nil && r.Value != nil {
-			for h := range r.Value.Headers {
-				if strings.EqualFold(h, name) {
-					return true
-				}
+	for _, r := range successResponses(op) {
+		for h := range r.Headers {
+			if strings.EqualFold(h, name) {
+				return true
 			}
 		}
 	}
@@ -308,7 +284,7 @@ var versionNames = []string{"version", "_version", "rev", "_rev", "revision", "r
 func sharedVersionField(op, read specload.Operation) string {
 	req := properties(requestSchema(op.Op))
 	resp := properties(responseSchema(read.Op))
-	for _, name := range sortedKeys(req) {
+	for _, name := range slices.Sorted(maps.Keys(req)) {
 		if slices.Contains(versionNames, strings.ToLower(name)) && resp[name] != nil {
 			return "/" + name
 		}
@@ -448,13 +424,4 @@ func (p *planner) createFor(path string) *specload.Operation {
 		return &op
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

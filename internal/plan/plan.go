@@ -6,7 +6,9 @@ package plan
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -94,8 +96,6 @@ type Scenario struct {
 	Expect    []int          `json:"expect"`
 	Read      string         `json:"read,omitempty"`
 	Subject   string         `json:"subject,omitempty"`
-	// Binding summarises how the racers reach the subject, e.g. "id ← $response.body#/id (link)".
-	Binding string `json:"binding,omitempty"`
 	// Notes say what was inferred and why.
 	Notes []string `json:"notes,omitempty"`
 
@@ -139,9 +139,7 @@ func New(doc *specload.Document, opts Options) (*Plan, error) {
 		p.gen = p.gen.WithRunID(opts.RunID)
 	}
 	for _, op := range doc.Operations {
-		if op.ID != "" {
-			p.byID[op.ID] = op
-		}
+		p.byID[op.ID] = op
 	}
 	out := &Plan{Scenarios: []Scenario{}, Uncovered: []Uncovered{}, Warnings: []string{}}
 	if doc.T != nil && doc.T.Info != nil {
@@ -153,7 +151,7 @@ func New(doc *specload.Document, opts Options) (*Plan, error) {
 			continue
 		}
 		var scs []Scenario
-		if cs, ok := doc.Conflicts[op.ID]; ok && op.ID != "" {
+		if cs, ok := doc.Conflicts[op.ID]; ok {
 			for _, c := range cs {
 				scs = append(scs, p.declared(op, c))
 			}
@@ -163,9 +161,9 @@ func New(doc *specload.Document, opts Options) (*Plan, error) {
 			case sc != nil:
 				scs = append(scs, *sc)
 			case declares(op.Op, 409) || declares(op.Op, 412):
-				out.Uncovered = append(out.Uncovered, Uncovered{Operation: opName(op), Method: op.Method, Path: op.Path, Reason: reason})
+				out.Uncovered = append(out.Uncovered, Uncovered{Operation: op.ID, Method: op.Method, Path: op.Path, Reason: reason})
 			default:
-				out.Warnings = append(out.Warnings, fmt.Sprintf("%s (%s %s) declares neither 409 nor 412: conflicts on it are not checked; declare them or add x-conflict", opName(op), op.Method, op.Path))
+				out.Warnings = append(out.Warnings, fmt.Sprintf("%s (%s %s) declares neither 409 nor 412: conflicts on it are not checked; declare them or add x-conflict", op.ID, op.Method, op.Path))
 			}
 		}
 		out.Scenarios = append(out.Scenarios, scs...)
@@ -195,13 +193,6 @@ func mutating(method string) bool {
 	return false
 }
 
-func opName(op specload.Operation) string {
-	if op.ID != "" {
-		return op.ID
-	}
-	return op.Method + " " + op.Path
-}
-
 // declares reports whether op documents the status.
 func declares(op *openapi3.Operation, status int) bool {
 	return op != nil && op.Responses != nil && op.Responses.Value(fmt.Sprint(status)) != nil
@@ -209,7 +200,7 @@ func declares(op *openapi3.Operation, status int) bool {
 
 // newScenario fills what every scenario has.
 func (p *planner) newScenario(op specload.Operation, kind xconflict.Kind, source string) Scenario {
-	id := string(kind) + "/" + opName(op)
+	id := string(kind) + "/" + op.ID
 	p.ids[id]++
 	if n := p.ids[id]; n > 1 {
 		id = fmt.Sprintf("%s#%d", id, n)
@@ -218,7 +209,7 @@ func (p *planner) newScenario(op specload.Operation, kind xconflict.Kind, source
 	if p.opts.Concurrency > 0 {
 		conc = p.opts.Concurrency
 	}
-	return Scenario{ID: id, Kind: kind, Operation: opName(op), Method: op.Method, Path: op.Path, Source: source, Concurrency: conc}
+	return Scenario{ID: id, Kind: kind, Operation: op.ID, Method: op.Method, Path: op.Path, Source: source, Concurrency: conc}
 }
 
 // declared builds the scenario an x-conflict entry describes, inferring what it leaves out.
@@ -259,7 +250,7 @@ func (p *planner) infer(op specload.Operation) (*Scenario, string) {
 			}
 			return nil, ""
 		}
-		c.Kind, why = xconflict.StaleUpdate, fmt.Sprintf("%s with a version-like body field %s shared with %s", op.Method, field, opName(*read))
+		c.Kind, why = xconflict.StaleUpdate, fmt.Sprintf("%s with a version-like body field %s shared with %s", op.Method, field, read.ID)
 		c.Version = &xconflict.Version{Field: field}
 	case op.Method == http.MethodDelete:
 		return nil, "a delete that declares 409 is a delete-in-use scenario, which needs x-conflict.dependent (the operation that creates a resource referencing this one)"
@@ -336,26 +327,32 @@ func (p *planner) build(sc *Scenario, op specload.Operation, c xconflict.Conflic
 			sc.Blocked = fmt.Sprintf("read %q is not an operationId of the document", sc.Read)
 		}
 	}
-	var parts []string
-	if len(sc.Racers) > 0 {
-		r := sc.Racers[0]
-		for _, name := range sortedKeys(r.Params) {
-			if strings.HasPrefix(r.Params[name], "$") {
-				parts = append(parts, fmt.Sprintf("%s ← %s (%s)", name, r.Params[name], r.Binding))
-			}
-		}
-		if m, ok := r.Body.(map[string]any); ok {
-			for _, name := range sortedKeys(m) {
-				if s, ok := m[name].(string); ok && strings.HasPrefix(s, "$") {
-					parts = append(parts, fmt.Sprintf("body.%s ← %s", name, s))
-				}
-			}
-		}
-	}
-	sc.Binding = strings.Join(parts, ", ")
 	if sc.Blocked == "" && len(sc.Racers) > 0 {
 		p.probe(sc, op)
 	}
+}
+
+// BindingSummary says how the racers reach the subject, e.g. "id ← $response.body#/id (link),
+// body.itemId ← $response.body#/id": the expressions of the first racer's parameters and body.
+func (s Scenario) BindingSummary() string {
+	if len(s.Racers) == 0 {
+		return ""
+	}
+	r := s.Racers[0]
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(r.Params)) {
+		if strings.HasPrefix(r.Params[name], "$") {
+			parts = append(parts, fmt.Sprintf("%s ← %s (%s)", name, r.Params[name], r.Binding))
+		}
+	}
+	if m, ok := r.Body.(map[string]any); ok {
+		for _, name := range slices.Sorted(maps.Keys(m)) {
+			if v, ok := m[name].(string); ok && strings.HasPrefix(v, "$") {
+				parts = append(parts, fmt.Sprintf("body.%s ← %s", name, v))
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // defaultExpect is DESIGN.md's default expect for a kind on op.
@@ -373,17 +370,14 @@ func defaultExpect(op specload.Operation, c xconflict.Conflict) []int {
 
 // duplicateCreate races N identical creates whose key is unique to this run.
 func (p *planner) duplicateCreate(sc *Scenario, op specload.Operation, c xconflict.Conflict) {
-	racer := p.bare(op)
-	body, blocked := p.body(sc, op, c.Body, nil)
-	if blocked != "" {
-		sc.Blocked = blocked
+	racer, ok := p.racer(sc, op, nil, c)
+	if !ok {
 		return
 	}
-	key := c.Key
-	if len(key) == 0 {
+	if len(c.Key) == 0 {
 		sc.Notes = append(sc.Notes, "key: the whole body (no x-conflict.key); its string fields are made unique to this run")
 	}
-	racer.Body = p.uniquify(sc, op, body, key, sc.ID)
+	racer.Body = p.uniquify(sc, op, racer.Body, c.Key, sc.ID)
 	sc.Racers = []Call{racer}
 }
 
@@ -503,7 +497,7 @@ func (p *planner) capacity(sc *Scenario, op specload.Operation, subject *specloa
 	if !ok {
 		return
 	}
-	for _, prm := range p.params(op) {
+	for _, prm := range params(op) {
 		if prm.In == openapi3.ParameterInHeader && strings.EqualFold(prm.Name, "Idempotency-Key") {
 			racer.Fresh = append(racer.Fresh, prm.Name)
 			delete(racer.Params, prm.Name)
@@ -590,7 +584,7 @@ func (p *planner) setup(sc *Scenario, subject specload.Operation, depth int) []C
 	}
 	body, blocked := p.body(sc, subject, explicit, parent)
 	if blocked != "" && sc.Blocked == "" {
-		sc.Blocked = "setup " + opName(subject) + ": " + blocked
+		sc.Blocked = "setup " + subject.ID + ": " + blocked
 	}
 	call.Body = p.uniquify(sc, subject, body, p.keyOf(subject), fmt.Sprintf("%s/setup%d", sc.ID, depth))
 	return append(pre, call)
@@ -613,7 +607,7 @@ func (p *planner) referencedCreate(op specload.Operation) *specload.Operation {
 	if s == nil {
 		return nil
 	}
-	for _, name := range sortedKeys(properties(s)) {
+	for _, name := range slices.Sorted(maps.Keys(properties(s))) {
 		if cand, ok := p.ix.creates[foreignKey(name)]; ok && cand.ID != op.ID {
 			return &cand
 		}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -254,7 +256,7 @@ func TestWriteJSONShape(t *testing.T) {
 	}
 }
 
-func keys(m map[string]Scenario) []string { return sortedKeys(m) }
+func keys(m map[string]Scenario) []string { return slices.Sorted(maps.Keys(m)) }
 
 func TestProbes(t *testing.T) {
 	got := byID(planFile(t, referencePath(t), "probe"))

@@ -37,7 +37,7 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 		out.Scenarios = append(out.Scenarios, jsonScenario{
 			ID: s.ID, Kind: string(s.Kind), Operation: s.Operation, Method: s.Method, Path: s.Path,
 			Source: s.Source, Expect: s.Expect, Read: s.Read, Subject: s.Subject,
-			Binding: s.Binding, Blocked: s.Blocked, Notes: s.Notes,
+			Binding: s.BindingSummary(), Blocked: s.Blocked, Notes: s.Notes,
 		})
 	}
 	enc := json.NewEncoder(w)
@@ -58,7 +58,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 		fmt.Fprintln(tw, "KIND\tOPERATION\tMETHOD PATH\tSOURCE\tEXPECT\tREAD\tSUBJECT\tBINDING")
 		for _, s := range p.Scenarios {
 			fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s\t%s\t%s\t%s\t%s\n", s.Kind, s.Operation, s.Method, s.Path, s.Source,
-				joinInts(s.Expect), orDash(s.Read), orDash(s.Subject), orDash(s.Binding))
+				joinInts(s.Expect), orDash(s.Read), orDash(s.Subject), orDash(s.BindingSummary()))
 		}
 		if err := tw.Flush(); err != nil {
 			return fmt.Errorf("write plan: %w", err)
