@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/conflictcheck/conflictcheck/internal/engine"
 	"github.com/conflictcheck/conflictcheck/internal/plan"
+	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
 	"github.com/conflictcheck/conflictcheck/internal/scenario"
 )
 
@@ -196,6 +196,29 @@ func serverError(x *engine.Exchange) bool {
 	return x != nil && x.Err == nil && x.Status >= 500
 }
 
+// rejectedWith reports whether x got a response whose status is one of expect.
+func rejectedWith(x *engine.Exchange, expect []int) bool {
+	return x != nil && x.Err == nil && slices.Contains(expect, x.Status)
+}
+
+// gone reports whether x answered that the resource does not exist (404 or 410).
+func gone(x *engine.Exchange) bool {
+	return x != nil && (x.Status == http.StatusNotFound || x.Status == http.StatusGone)
+}
+
+// deletes reports whether racer i sent a delete-in-use scenario's delete (its first racer call).
+func deletes(sc plan.Scenario, i int) bool {
+	return racerCall(sc, i).Operation == sc.Racers[0].Operation
+}
+
+// subjectCreated is the setup's last exchange, the subject's creation, when it succeeded.
+func subjectCreated(r *scenario.Result) *engine.Exchange {
+	if n := len(r.Setup); n > 0 && success(&r.Setup[n-1]) {
+		return &r.Setup[n-1]
+	}
+	return nil
+}
+
 // racerCall is the call racer i sent.
 func racerCall(sc plan.Scenario, i int) plan.Call {
 	return sc.Racers[i%len(sc.Racers)]
@@ -221,34 +244,11 @@ func jsonBody(b []byte) any {
 	return v
 }
 
-// pointer evaluates the JSON pointer ptr (RFC 6901, e.g. /stock) in body.
+// pointer evaluates the JSON pointer ptr (RFC 6901, e.g. /stock) in body; false when body is
+// not JSON or holds nothing (or null) there.
 func pointer(body []byte, ptr string) (any, bool) {
-	v := jsonBody(body)
-	if v == nil || ptr == "" {
-		return v, v != nil
-	}
-	if !strings.HasPrefix(ptr, "/") {
-		return nil, false
-	}
-	for _, tok := range strings.Split(ptr[1:], "/") {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-		switch c := v.(type) {
-		case map[string]any:
-			var ok bool
-			if v, ok = c[tok]; !ok {
-				return nil, false
-			}
-		case []any:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(c) {
-				return nil, false
-			}
-			v = c[i]
-		default:
-			return nil, false
-		}
-	}
-	return v, v != nil
+	v, err := runtimeexpr.Pointer(jsonBody(body), ptr)
+	return v, err == nil && v != nil
 }
 
 // number is v as a float when it is a JSON number.

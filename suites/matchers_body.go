@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/conflictcheck/conflictcheck/internal/engine"
 	"github.com/conflictcheck/conflictcheck/internal/plan"
+	"github.com/conflictcheck/conflictcheck/internal/scenario"
 	"github.com/conflictcheck/conflictcheck/internal/specload"
 )
 
@@ -41,7 +41,7 @@ func RejectWithDeclaredBody(doc *specload.Document) types.GomegaMatcher {
 		var rs []rejection
 		xs := ev.Result.Race.Exchanges
 		for i := range xs {
-			if xs[i].Err == nil && slices.Contains(sc.Expect, xs[i].Status) {
+			if rejectedWith(&xs[i], sc.Expect) {
 				rs = append(rs, rejection{fmt.Sprintf("racer %d", i), racerCall(sc, i), &xs[i]})
 			}
 		}
@@ -49,7 +49,7 @@ func RejectWithDeclaredBody(doc *specload.Document) types.GomegaMatcher {
 			i := len(ev.Result.Probe) - 1
 			x := &ev.Result.Probe[i]
 			call := p.Calls[min(i, len(p.Calls)-1)]
-			if x.Err == nil && slices.Contains(p.Expect, x.Status) {
+			if rejectedWith(x, p.Expect) {
 				rs = append(rs, rejection{fmt.Sprintf("probe %d", i), call, x})
 			}
 		}
@@ -73,13 +73,10 @@ func RejectWithDeclaredBody(doc *specload.Document) types.GomegaMatcher {
 
 // validateBody checks one rejection against the response doc declares for call's operation.
 func validateBody(doc *specload.Document, call plan.Call, x *engine.Exchange) error {
-	i := slices.IndexFunc(doc.Operations, func(op specload.Operation) bool {
-		return (call.Operation != "" && op.ID == call.Operation) || (op.Method == call.Method && op.Path == call.Path)
-	})
-	if i < 0 {
+	op := scenario.FindOperation(doc, call)
+	if op == nil {
 		return fmt.Errorf("operation %s is not in the document", call.Operation)
 	}
-	op := doc.Operations[i]
 	req, err := http.NewRequestWithContext(context.Background(), x.Request.Method, x.Request.URL, nil)
 	if err != nil {
 		return fmt.Errorf("rebuild request: %w", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/conflictcheck/conflictcheck/internal/engine"
 	"github.com/conflictcheck/conflictcheck/internal/linearize"
+	"github.com/conflictcheck/conflictcheck/internal/scenario"
 	"github.com/conflictcheck/conflictcheck/internal/xconflict"
 )
 
@@ -47,27 +48,11 @@ func BeLinearizable() types.GomegaMatcher {
 		if err := raced(ev); err != nil {
 			return "", err
 		}
-		var (
-			m    linearize.Model
-			hist []linearize.Op
-			err  error
-		)
-		switch ev.Scenario.Kind {
-		case xconflict.StaleUpdate:
-			m, hist, err = registerHistory(ev)
-		case xconflict.DuplicateCreate:
-			m, hist, err = keySetHistory(ev)
-		case xconflict.Transition:
-			m, hist, err = machineHistory(ev)
-		case xconflict.Capacity:
-			m, hist, err = counterHistory(ev)
-		case xconflict.IdempotencyKey:
-			m, hist, err = idempotencyHistory(ev)
-		case xconflict.DeleteInUse:
-			m, hist, err = deleteHistory(ev)
-		default:
+		k, ok := histories[ev.Scenario.Kind]
+		if !ok {
 			return "", fmt.Errorf("%w: no model for kind %s", ErrNotApplicable, ev.Scenario.Kind)
 		}
+		m, hist, err := k.build(ev)
 		if err != nil {
 			return "", err
 		}
@@ -80,27 +65,42 @@ func BeLinearizable() types.GomegaMatcher {
 			return "", nil
 		case linearize.VerdictViolation:
 			rows := racerRows(ev)
-			r := &ev.Result
-			var extra []row
-			switch ev.Scenario.Kind {
-			case xconflict.StaleUpdate:
-				extra = []row{{"before", r.Before}, {"after", r.After}, {"retry", r.Retry}, {"final", r.Final}}
-			case xconflict.Transition:
-				extra = []row{{"before", r.Before}, {"after", r.After}}
-			case xconflict.Capacity:
-				extra = []row{{"invariant", r.InvariantAfter}, {"retry", r.Retry}}
-			case xconflict.DeleteInUse:
-				extra = []row{{"after", r.After}, {"resolve", r.Resolve}, {"retry", r.Retry}, {"final", r.Final}}
-			}
-			for _, x := range extra {
-				if x.x != nil {
-					rows = append(rows, x)
+			if k.shown != nil {
+				for _, x := range k.shown(&ev.Result) {
+					if x.x != nil {
+						rows = append(rows, x)
+					}
 				}
 			}
 			return failf(CheckLinearizable, ev, rows, nil, "no order of the %d requests explains the responses (model %s)", len(hist), m.Name()), nil
 		}
 		return "", fmt.Errorf("%w: the linearizability search ran out of time", ErrNoEvidence)
 	})
+}
+
+// kindHistory is how BeLinearizable judges one kind: the model and history it builds, and the
+// sequential exchanges a violation shows below the racers (nil ones are left out).
+type kindHistory struct {
+	build func(ev *Evidence) (linearize.Model, []linearize.Op, error)
+	shown func(r *scenario.Result) []row
+}
+
+// histories are the kinds BeLinearizable has a model for.
+var histories = map[xconflict.Kind]kindHistory{
+	xconflict.StaleUpdate: {registerHistory, func(r *scenario.Result) []row {
+		return []row{{"before", r.Before}, {"after", r.After}, {"retry", r.Retry}, {"final", r.Final}}
+	}},
+	xconflict.DuplicateCreate: {keySetHistory, nil},
+	xconflict.Transition: {machineHistory, func(r *scenario.Result) []row {
+		return []row{{"before", r.Before}, {"after", r.After}}
+	}},
+	xconflict.Capacity: {counterHistory, func(r *scenario.Result) []row {
+		return []row{{"invariant", r.InvariantAfter}, {"retry", r.Retry}}
+	}},
+	xconflict.IdempotencyKey: {idempotencyHistory, nil},
+	xconflict.DeleteInUse: {deleteHistory, func(r *scenario.Result) []row {
+		return []row{{"after", r.After}, {"resolve", r.Resolve}, {"retry", r.Retry}, {"final", r.Final}}
+	}},
 }
 
 // timeline places the racers and the sequential requests on one clock (see BeLinearizable).
@@ -246,8 +246,8 @@ func machineHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 	var before map[string]any
 	if success(r.Before) {
 		before = members(r.Before.Body)
-	} else if n := len(r.Setup); n > 0 && success(&r.Setup[n-1]) {
-		before = members(r.Setup[n-1].Body)
+	} else if x := subjectCreated(r); x != nil {
+		before = members(x.Body)
 	}
 	if before == nil {
 		return linearize.Model{}, nil, fmt.Errorf("%w: neither a read before the race nor the subject's creation", ErrNoEvidence)
@@ -362,7 +362,7 @@ func deleteHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 	var hist []linearize.Op
 	for i, x := range r.Race.Exchanges {
 		verb := linearize.CreateDependent
-		if racerCall(sc, i).Operation == sc.Racers[0].Operation {
+		if deletes(sc, i) {
 			verb = linearize.Delete
 		}
 		hist = append(hist, t.racer(i, x, linearize.Action{Verb: verb}, linearize.Outcome{}))

@@ -38,7 +38,7 @@ func RejectSequentialConflict() types.GomegaMatcher {
 			}
 		}
 		last := &xs[len(xs)-1]
-		if last.Err != nil || !slices.Contains(p.Expect, last.Status) {
+		if !rejectedWith(last, p.Expect) {
 			return failf(CheckSequentialConflict, ev, rows, nil, "the conflicting call answered %s, want one of %v", statusOf(last), p.Expect), nil
 		}
 		return "", nil
@@ -65,7 +65,7 @@ func RejectEveryLoserWith() types.GomegaMatcher {
 				continue
 			}
 			losers++
-			if xs[i].Err != nil || !slices.Contains(sc.Expect, xs[i].Status) {
+			if !rejectedWith(&xs[i], sc.Expect) {
 				bad = append(bad, fmt.Sprintf("racer %d got %s", i, statusOf(&xs[i])))
 			}
 		}
@@ -148,20 +148,20 @@ func HaveExactlyOneWinner() types.GomegaMatcher {
 		case xconflict.Capacity:
 			return capacityWinners(ev, won)
 		case xconflict.DeleteInUse:
-			deletes, dependents := 0, 0
+			deleted, dependents := 0, 0
 			for _, i := range won {
-				if racerCall(sc, i).Operation == sc.Racers[0].Operation {
-					deletes++
+				if deletes(sc, i) {
+					deleted++
 				} else {
 					dependents++
 				}
 			}
 			switch {
-			case deletes > 1:
-				return failf(CheckSingleWinner, ev, rows, nil, "%d deletes won, want at most 1", deletes), nil
-			case deletes > 0 && dependents > 0:
+			case deleted > 1:
+				return failf(CheckSingleWinner, ev, rows, nil, "%d deletes won, want at most 1", deleted), nil
+			case deleted > 0 && dependents > 0:
 				return failf(CheckSingleWinner, ev, rows, nil, "the delete and %d dependent creation(s) all won, want one side refused", dependents), nil
-			case deletes+dependents == 0:
+			case deleted+dependents == 0:
 				return failf(CheckSingleWinner, ev, rows, nil, "no racer won, want the delete or the dependent creation to win"), nil
 			}
 			return "", nil
@@ -221,8 +221,8 @@ func initialQuantity(ev *Evidence) (float64, bool) {
 			return v, true
 		}
 	}
-	if n := len(ev.Result.Setup); n > 0 && success(&ev.Result.Setup[n-1]) {
-		return number(pointer(ev.Result.Setup[n-1].Body, f))
+	if x := subjectCreated(&ev.Result); x != nil {
+		return number(pointer(x.Body, f))
 	}
 	return 0, false
 }

@@ -2,7 +2,7 @@ package suites
 
 import (
 	"fmt"
-	"net/http"
+	"slices"
 
 	"github.com/onsi/gomega/types"
 
@@ -49,15 +49,9 @@ func HoldOnlyTheWinnersWrite() types.GomegaMatcher {
 		case xconflict.StaleUpdate:
 			return staleIntact(ev, won, rows)
 		case xconflict.DeleteInUse:
-			deleted := false
-			for _, i := range won {
-				if racerCall(sc, i).Operation == sc.Racers[0].Operation {
-					deleted = true
-				}
-			}
-			gone := r.After.Status == http.StatusNotFound || r.After.Status == http.StatusGone
+			deleted := slices.ContainsFunc(won, func(i int) bool { return deletes(sc, i) })
 			switch {
-			case deleted && !gone:
+			case deleted && !gone(r.After):
 				return failf(CheckStateIntact, ev, rows, nil, "the delete won but the subject is still there (read %s)", statusOf(r.After)), nil
 			case !deleted && !success(r.After):
 				return failf(CheckStateIntact, ev, rows, nil, "the delete lost but the subject reads %s", statusOf(r.After)), nil
@@ -196,7 +190,7 @@ func SucceedAfterResolution() types.GomegaMatcher {
 		var diff []string
 		switch sc.Kind {
 		case xconflict.DeleteInUse:
-			if r.Final.Status != http.StatusNotFound && r.Final.Status != http.StatusGone {
+			if !gone(r.Final) {
 				diff = []string{"the subject reads " + statusOf(r.Final) + ", want 404 or 410"}
 			}
 		case xconflict.StaleUpdate:

@@ -20,7 +20,6 @@ import (
 	"github.com/conflictcheck/conflictcheck/reference-server/api"
 	"github.com/conflictcheck/conflictcheck/reference-server/fault"
 	"github.com/conflictcheck/conflictcheck/reference-server/server"
-	"github.com/conflictcheck/conflictcheck/reference-server/store"
 )
 
 const referenceSpec = "../openapi/reference.yaml"
@@ -287,9 +286,13 @@ func runScenario(t *testing.T, f fault.Name, id string) Evidence {
 	if i < 0 {
 		t.Fatalf("no scenario %s in the reference plan", id)
 	}
-	var st store.Store = store.NewMemory(server.StoreOptions(f, 5*time.Millisecond))
-	if f == fault.StaleRead {
-		st = store.WithStaleReads(st, fault.StaleReadLag)
+	ft, err := fault.Parse(string(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := server.OpenStore(t.Context(), server.Config{Store: "memory", RaceWindow: 5 * time.Millisecond}, ft)
+	if err != nil {
+		t.Fatal(err)
 	}
 	srv := httptest.NewServer(api.New(st, api.Options{Fault: f}))
 	t.Cleanup(srv.Close)

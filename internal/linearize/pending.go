@@ -100,7 +100,8 @@ func encodeAction(a Action) string {
 }
 
 func decodeAction(rec string) Action {
-	f := splitFields(rec[strings.IndexByte(rec, ':')+1:])
+	_, body, _ := nextRecord(rec)
+	f := splitFields(body)
 	n, _ := strconv.Atoi(f[5])
 	return Action{Verb: Verb(f[0]), Key: f[1], Version: f[2], Value: f[3], Name: f[4], N: n}
 }
@@ -109,10 +110,9 @@ func decodeAction(rec string) Action {
 func splitPending(s string) []string {
 	var recs []string
 	for s != "" {
-		colon := strings.IndexByte(s, ':')
-		n, _ := strconv.Atoi(s[:colon])
-		recs = append(recs, s[:colon+1+n])
-		s = s[colon+1+n:]
+		var rec string
+		rec, _, s = nextRecord(s)
+		recs = append(recs, rec)
 	}
 	return recs
 }
@@ -121,10 +121,17 @@ func splitPending(s string) []string {
 func splitFields(s string) []string {
 	var fields []string
 	for s != "" {
-		colon := strings.IndexByte(s, ':')
-		n, _ := strconv.Atoi(s[:colon])
-		fields = append(fields, s[colon+1:colon+1+n])
-		s = s[colon+1+n:]
+		var f string
+		_, f, s = nextRecord(s)
+		fields = append(fields, f)
 	}
 	return fields
+}
+
+// nextRecord cuts the first "<len>:<body>" record off s: the whole record, its body, the rest.
+func nextRecord(s string) (rec, body, rest string) {
+	colon := strings.IndexByte(s, ':')
+	n, _ := strconv.Atoi(s[:colon])
+	end := colon + 1 + n
+	return s[:end], s[colon+1 : end], s[end:]
 }

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -18,37 +17,34 @@ import (
 	"github.com/conflictcheck/conflictcheck/internal/plan"
 	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
 	"github.com/conflictcheck/conflictcheck/internal/specload"
+	"github.com/conflictcheck/conflictcheck/internal/synth"
 )
 
 // BuildRequest turns a call into a request, evaluating its expressions against the bound
 // exchange (nil when the call binds to nothing), placing each parameter where the document
 // declares it, filling Fresh headers with unique values, and adding the extra headers.
 func BuildRequest(doc *specload.Document, c plan.Call, bound *engine.Exchange, extra http.Header) (engine.Request, error) {
-	op := findOperation(doc, c)
-	where := paramLocations(op)
+	op := FindOperation(doc, c)
+	declared := declaredParams(op)
 	ctx := evalContext(bound)
 
 	path := c.Path
 	query := url.Values{}
 	header := http.Header{}
 	for _, name := range slices.Sorted(maps.Keys(c.Params)) {
-		raw := c.Params[name]
-		loc := where[name]
-		if loc == "" {
-			loc = openapi3.ParameterInQuery
+		p := declared[name]
+		if p == nil {
+			p = &openapi3.Parameter{Name: name, In: openapi3.ParameterInQuery}
 			if strings.Contains(c.Path, "{"+name+"}") {
-				loc = openapi3.ParameterInPath
+				p.In = openapi3.ParameterInPath
 			}
 		}
-		v, fromHeader, err := evalString(raw, ctx)
+		v, err := paramValue(p, c.Params[name], ctx)
 		if err != nil {
 			return engine.Request{}, fmt.Errorf("%s parameter %s: %w", callName(c), name, err)
 		}
-		switch loc {
+		switch p.In {
 		case openapi3.ParameterInPath:
-			if fromHeader {
-				v = runtimeexpr.LastSegment(v)
-			}
 			path = strings.ReplaceAll(path, "{"+name+"}", url.PathEscape(v))
 		case openapi3.ParameterInHeader:
 			header.Set(name, v)
@@ -97,8 +93,9 @@ func callName(c plan.Call) string {
 	return c.Method + " " + c.Path
 }
 
-// findOperation is the document's operation c calls: by operationId, else method and path.
-func findOperation(doc *specload.Document, c plan.Call) *specload.Operation {
+// FindOperation is the document's operation c calls: by operationId, else method and path;
+// nil when doc has none.
+func FindOperation(doc *specload.Document, c plan.Call) *specload.Operation {
 	if doc == nil {
 		return nil
 	}
@@ -115,10 +112,10 @@ func findOperation(doc *specload.Document, c plan.Call) *specload.Operation {
 	return nil
 }
 
-// paramLocations maps each parameter op declares (path-item level, then operation level,
-// which overrides) to where it goes: path, query, header or cookie.
-func paramLocations(op *specload.Operation) map[string]string {
-	out := map[string]string{}
+// declaredParams maps the name of each parameter op declares (path-item level, then operation
+// level, which overrides) to its declaration.
+func declaredParams(op *specload.Operation) map[string]*openapi3.Parameter {
+	out := map[string]*openapi3.Parameter{}
 	if op == nil {
 		return out
 	}
@@ -131,10 +128,9 @@ func paramLocations(op *specload.Operation) map[string]string {
 	}
 	for _, ps := range lists {
 		for _, ref := range ps {
-			if ref == nil || ref.Value == nil {
-				continue
+			if ref != nil && ref.Value != nil {
+				out[ref.Value.Name] = ref.Value
 			}
-			out[ref.Value.Name] = ref.Value.In
 		}
 	}
 	return out
@@ -180,33 +176,28 @@ func evalContext(x *engine.Exchange) runtimeexpr.Context {
 	return c
 }
 
-// evalString evaluates raw when it is an expression and renders the result as a parameter
-// value; fromHeader says the value came from a header (e.g. a Location URL).
-func evalString(raw string, ctx runtimeexpr.Context) (string, bool, error) {
+// paramValue is raw, a value the planner already serialised, or, when raw is a runtime
+// expression, its value serialised in p's style by synth.FormatParam as the planner does; a
+// value bound from a header (a Location URL) into the path is that URL's last segment.
+func paramValue(p *openapi3.Parameter, raw string, ctx runtimeexpr.Context) (string, error) {
 	if !runtimeexpr.IsExpression(raw) {
-		return raw, false, nil
+		return raw, nil
 	}
 	e, err := runtimeexpr.Parse(raw)
 	if err != nil {
-		return "", false, err
+		return "", err
 	}
 	v, err := e.Eval(ctx)
 	if err != nil {
-		return "", false, err
+		return "", err
 	}
-	fromHeader := e.Source == runtimeexpr.RespHeader || e.Source == runtimeexpr.ReqHeader
-	switch t := v.(type) {
-	case string:
-		return t, fromHeader, nil
-	case float64:
-		return strconv.FormatFloat(t, 'f', -1, 64), fromHeader, nil
-	case nil:
-		return "", fromHeader, fmt.Errorf("%s is null", raw)
-	case map[string]any, []any:
-		b, err := json.Marshal(t)
-		return string(b), fromHeader, err
+	if v == nil {
+		return "", fmt.Errorf("%s is null", raw)
 	}
-	return fmt.Sprint(v), fromHeader, nil
+	if s, ok := v.(string); ok && p.In == openapi3.ParameterInPath && (e.Source == runtimeexpr.RespHeader || e.Source == runtimeexpr.ReqHeader) {
+		v = runtimeexpr.LastSegment(s)
+	}
+	return synth.FormatParam(p, v)
 }
 
 // evalBody copies body, replacing every string value that is a runtime expression by its

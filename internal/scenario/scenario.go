@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/conflictcheck/conflictcheck/internal/specload"
 	"github.com/conflictcheck/conflictcheck/internal/xconflict"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/google/uuid"
 )
 
@@ -129,7 +131,7 @@ func (r *runner) run() error {
 		return err
 	}
 	subject := r.subject()
-	winner := r.firstWinner(-1)
+	winner := r.firstWinner("")
 
 	readBound := subject
 	if !r.readsSubject() {
@@ -201,29 +203,21 @@ func (r *runner) probe() error {
 			return fmt.Errorf("probe: %w", err)
 		}
 	}
-	calls := p.Calls
-	if p.UntilRejected > 0 && len(calls) == 1 {
-		for i := 0; i < p.UntilRejected; i++ {
-			x, err := r.call(calls[0], subject, version)
-			if x != nil {
-				r.res.Probe = append(r.res.Probe, *x)
-			}
-			if err != nil {
-				return fmt.Errorf("probe: %w", err)
-			}
-			if !success(x) {
-				break
-			}
-		}
-		return nil
+	// UntilRejected repeats the one call until it is refused, at most that many times.
+	n, repeat := len(p.Calls), p.UntilRejected > 0 && len(p.Calls) == 1
+	if repeat {
+		n = p.UntilRejected
 	}
-	for _, c := range calls {
-		x, err := r.call(c, subject, version)
+	for i := range n {
+		x, err := r.call(p.Calls[i%len(p.Calls)], subject, version)
 		if x != nil {
 			r.res.Probe = append(r.res.Probe, *x)
 		}
 		if err != nil {
 			return fmt.Errorf("probe: %w", err)
+		}
+		if repeat && !success(x) {
+			break
 		}
 	}
 	return nil
@@ -313,7 +307,7 @@ func (r *runner) retry(subject *engine.Exchange) error {
 		if len(sc.Racers) < 2 {
 			return nil
 		}
-		dependent := r.firstWinnerOf(sc.Racers[1].Operation)
+		dependent := r.firstWinner(sc.Racers[1].Operation)
 		if dependent == nil {
 			return nil
 		}
@@ -347,21 +341,11 @@ func (r *runner) readsSubject() bool {
 	return strings.HasPrefix(r.sc.ReadCall.Path, coll+"/")
 }
 
-// firstWinner is the first 2xx racer exchange other than racer skip.
-func (r *runner) firstWinner(skip int) *engine.Exchange {
-	for i := range r.res.Race.Exchanges {
-		if x := &r.res.Race.Exchanges[i]; i != skip && success(x) {
-			return x
-		}
-	}
-	return nil
-}
-
-// firstWinnerOf is the first 2xx racer exchange whose call is operation op.
-func (r *runner) firstWinnerOf(op string) *engine.Exchange {
+// firstWinner is the first 2xx racer exchange whose call is operation op ("": any racer).
+func (r *runner) firstWinner(op string) *engine.Exchange {
 	for i := range r.res.Race.Exchanges {
 		x := &r.res.Race.Exchanges[i]
-		if r.sc.Racers[i%len(r.sc.Racers)].Operation == op && success(x) {
+		if (op == "" || r.sc.Racers[i%len(r.sc.Racers)].Operation == op) && success(x) {
 			return x
 		}
 	}
@@ -504,8 +488,9 @@ func (r *runner) resourcePath(c plan.Call, x engine.Exchange) (string, string) {
 		}
 	}
 	ctx := evalContext(&x)
+	p := &openapi3.Parameter{Name: param, In: openapi3.ParameterInPath}
 	for _, name := range []string{param, "id"} {
-		if s, _, err := evalString("$response.body#/"+name, ctx); err == nil && s != "" {
+		if s, err := paramValue(p, "$response.body#/"+name, ctx); err == nil && s != "" {
 			return strings.ReplaceAll(template, "{"+param+"}", url.PathEscape(s)), template
 		}
 	}
@@ -570,12 +555,11 @@ func (r *runner) cleanup() {
 
 // withParam returns c with parameter name set to value, leaving c's map untouched.
 func withParam(c plan.Call, name, value string) plan.Call {
-	params := make(map[string]string, len(c.Params)+1)
-	for k, v := range c.Params {
-		params[k] = v
+	c.Params = maps.Clone(c.Params)
+	if c.Params == nil {
+		c.Params = map[string]string{}
 	}
-	params[name] = value
-	c.Params = params
+	c.Params[name] = value
 	return c
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/conflictcheck/conflictcheck/reference-server/api"
 	"github.com/conflictcheck/conflictcheck/reference-server/fault"
 	"github.com/conflictcheck/conflictcheck/reference-server/server"
-	"github.com/conflictcheck/conflictcheck/reference-server/store"
 )
 
 const referenceSpec = "../../openapi/reference.yaml"
@@ -38,9 +37,18 @@ func loadPlan(t *testing.T) (*specload.Document, *plan.Plan) {
 	return doc, p
 }
 
-func reference(t *testing.T, so store.Options, f fault.Name) *httptest.Server {
+// reference starts the reference server (memory store) with fault f, its race window 5 ms.
+func reference(t *testing.T, f fault.Name) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(api.New(store.NewMemory(so), api.Options{Fault: f}))
+	ft, err := fault.Parse(string(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := server.OpenStore(t.Context(), server.Config{Store: "memory", RaceWindow: 5 * time.Millisecond}, ft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.New(st, api.Options{Fault: f}))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -73,7 +81,7 @@ func ok(x *engine.Exchange) bool { return x != nil && x.Err == nil && x.Status/1
 
 func TestRunReferenceServer(t *testing.T) {
 	doc, p := loadPlan(t)
-	srv := reference(t, store.Options{}, fault.None)
+	srv := reference(t, fault.None)
 	env := newEnv(doc, srv.URL)
 	for _, sc := range p.Scenarios {
 		t.Run(sc.ID, func(t *testing.T) {
@@ -272,7 +280,7 @@ func checkCleanup(t *testing.T, base string, sc plan.Scenario, res Result) {
 
 func TestRunRaceFaultYieldsDuplicates(t *testing.T) {
 	doc, p := loadPlan(t)
-	srv := reference(t, server.StoreOptions(fault.Race, 5*time.Millisecond), fault.Race)
+	srv := reference(t, fault.Race)
 	i := slices.IndexFunc(p.Scenarios, func(sc plan.Scenario) bool { return sc.Kind == xconflict.DuplicateCreate })
 	if i < 0 {
 		t.Fatal("no duplicate-create scenario")
@@ -320,7 +328,7 @@ func TestRunBlocked(t *testing.T) {
 
 func TestRunCancelled(t *testing.T) {
 	doc, p := loadPlan(t)
-	srv := reference(t, store.Options{}, fault.None)
+	srv := reference(t, fault.None)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	res := Run(ctx, p.Scenarios[0], newEnv(doc, srv.URL))
@@ -333,7 +341,7 @@ func TestRunCancelled(t *testing.T) {
 // subject race again on a fresh one, and duplicate-create does not.
 func TestRunRetriesWithoutOverlap(t *testing.T) {
 	doc, p := loadPlan(t)
-	srv := reference(t, store.Options{}, fault.None)
+	srv := reference(t, fault.None)
 	env := newEnv(doc, srv.URL)
 	for _, kind := range []xconflict.Kind{xconflict.Transition, xconflict.IdempotencyKey, xconflict.DuplicateCreate} {
 		t.Run(string(kind), func(t *testing.T) {
