@@ -296,7 +296,7 @@ func runScenario(t *testing.T, f fault.Name, id string) Evidence {
 	}
 	srv := httptest.NewServer(api.New(st, api.Options{Fault: f}))
 	t.Cleanup(srv.Close)
-	env := scenario.Env{Doc: doc, Engine: engine.New(engine.Options{Strategy: engine.LastByte, Timeout: 5 * time.Second}), Targets: []string{srv.URL}}
+	env := scenario.Env{Doc: doc, Plan: p, Engine: engine.New(engine.Options{Strategy: engine.LastByte, Timeout: 5 * time.Second}), Targets: []string{srv.URL}}
 	var ev Evidence
 	for range 3 {
 		ev = Evidence{Scenario: p.Scenarios[i], Result: scenario.Run(t.Context(), p.Scenarios[i], env)}

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
 	"github.com/conflictcheck/conflictcheck/internal/specload"
+	"github.com/conflictcheck/conflictcheck/internal/synth"
 )
 
 // Headers conflictcheck fills itself at run time, never synthesised.
@@ -178,12 +180,13 @@ func (p *planner) body(sc *Scenario, op specload.Operation, explicit any, subjec
 	return v, ""
 }
 
-// uniquify makes the values at the key pointers of body (every top-level string field when
-// key is empty) unique to this run and equal for equal slots.
-func (p *planner) uniquify(sc *Scenario, op specload.Operation, body any, key []string, slot string) any {
-	m, ok := body.(map[string]any)
+// uniquify makes the values at the key pointers of c's body (every top-level string field
+// when key is empty) unique to this run and equal for equal slots, and records them in
+// c.Unique so that Plan.Rekey can make them anew.
+func (p *planner) uniquify(sc *Scenario, op specload.Operation, c *Call, key []string, slot string) {
+	m, ok := runtimeexpr.Clone(c.Body).(map[string]any)
 	if !ok {
-		return body
+		return
 	}
 	props := properties(requestSchema(op.Op))
 	if len(key) == 0 {
@@ -196,22 +199,71 @@ func (p *planner) uniquify(sc *Scenario, op specload.Operation, body any, key []
 			key = append(key, "/"+name)
 		}
 	}
+	c.Body = m
 	for _, ptr := range key {
 		name := strings.TrimPrefix(ptr, "/")
 		ps := props[name]
 		if strings.Contains(name, "/") || ps == nil {
 			ps = stringSchemaRef()
 		}
-		v, err := p.gen.Unique(ps, slot+ptr)
-		if err != nil {
+		if err := p.makeUnique(c, Unique{Pointer: ptr, Slot: slot + ptr, schema: ps}); err != nil {
 			sc.Notes = append(sc.Notes, fmt.Sprintf("key %s cannot be made unique per run (%v): reruns may collide with leftovers", ptr, err))
-			continue
-		}
-		if nb, err := runtimeexpr.Set(m, ptr, v); err == nil {
-			m, _ = nb.(map[string]any)
 		}
 	}
-	return m
+}
+
+// uniqueParam sets c's parameter name (an idempotency key) to a value unique to slot.
+func (p *planner) uniqueParam(c *Call, name, slot string) error {
+	return p.makeUnique(c, Unique{Param: name, Slot: slot, schema: stringSchemaRef()})
+}
+
+// makeUnique stores a fresh value for u (salted, when salt is not empty) into c and records u,
+// replacing an earlier record of the same place.
+func (p *planner) makeUnique(c *Call, u Unique) error {
+	return setUnique(p.gen, c, u, "")
+}
+
+func setUnique(gen *synth.Generator, c *Call, u Unique, salt string) error {
+	schema := u.schema
+	if schema == nil {
+		schema = stringSchemaRef()
+	}
+	slot := u.Slot
+	if salt != "" {
+		slot += "#" + salt
+	}
+	v, err := gen.Unique(schema, slot)
+	if err != nil {
+		return err
+	}
+	if u.Param != "" {
+		c.Params[u.Param] = fmt.Sprint(v)
+	} else {
+		body, err := runtimeexpr.Set(c.Body, u.Pointer, v)
+		if err != nil {
+			return err
+		}
+		c.Body = body
+	}
+	c.Unique = slices.DeleteFunc(slices.Clone(c.Unique), func(x Unique) bool { return x.Pointer == u.Pointer && x.Param == u.Param })
+	c.Unique = append(c.Unique, u)
+	return nil
+}
+
+// Rekey returns c with every value recorded in c.Unique made anew for salt: valid for its
+// schema, equal for equal salts, distinct from c's own values and from other salts'. A runner
+// uses it to create a second subject from the same setup without colliding with the first.
+func (p *Plan) Rekey(c Call, salt string) (Call, error) {
+	if p.gen == nil {
+		return Call{}, errors.New("rekey: the plan has no generator (it was not made by plan.New)")
+	}
+	out := cloneCall(c)
+	for _, u := range c.Unique {
+		if err := setUnique(p.gen, &out, u, salt); err != nil {
+			return Call{}, fmt.Errorf("rekey %s %s%s: %w", c.Operation, u.Pointer, u.Param, err)
+		}
+	}
+	return out, nil
 }
 
 func stringSchemaRef() *openapi3.SchemaRef {

@@ -51,6 +51,9 @@ type Plan struct {
 	Scenarios []Scenario  `json:"scenarios"`
 	Uncovered []Uncovered `json:"uncovered"`
 	Warnings  []string    `json:"warnings"`
+
+	// gen made the plan's unique values; Rekey makes new ones from it.
+	gen *synth.Generator
 }
 
 // SpecInfo identifies the planned document.
@@ -83,6 +86,17 @@ type Call struct {
 	// Fresh names headers that each racer fills with its own unique value (e.g. an idempotency
 	// key header on a capacity scenario, where every racer is a distinct request).
 	Fresh []string `json:"fresh,omitempty"`
+	// Unique lists the values of this call made unique per run; Plan.Rekey makes them anew.
+	Unique []Unique `json:"unique,omitempty"`
+}
+
+// Unique is one value of a call made unique per run: at a body pointer or in a parameter,
+// synthesised from its schema for a slot.
+type Unique struct {
+	Pointer string `json:"pointer,omitempty"`
+	Param   string `json:"param,omitempty"`
+	Slot    string `json:"slot"`
+	schema  *openapi3.SchemaRef
 }
 
 // Scenario is one collision to fire and judge.
@@ -141,7 +155,7 @@ func New(doc *specload.Document, opts Options) (*Plan, error) {
 	for _, op := range doc.Operations {
 		p.byID[op.ID] = op
 	}
-	out := &Plan{Scenarios: []Scenario{}, Uncovered: []Uncovered{}, Warnings: []string{}}
+	out := &Plan{Scenarios: []Scenario{}, Uncovered: []Uncovered{}, Warnings: []string{}, gen: p.gen}
 	if doc.T != nil && doc.T.Info != nil {
 		out.Spec = SpecInfo{Title: doc.T.Info.Title, Version: doc.T.Info.Version}
 	}
@@ -377,7 +391,7 @@ func (p *planner) duplicateCreate(sc *Scenario, op specload.Operation, c xconfli
 	if len(c.Key) == 0 {
 		sc.Notes = append(sc.Notes, "key: the whole body (no x-conflict.key); its string fields are made unique to this run")
 	}
-	racer.Body = p.uniquify(sc, op, racer.Body, c.Key, sc.ID)
+	p.uniquify(sc, op, &racer, c.Key, sc.ID)
 	sc.Racers = []Call{racer}
 }
 
@@ -478,12 +492,10 @@ func (p *planner) idempotencyKey(sc *Scenario, op specload.Operation, subject *s
 	if !ok {
 		return
 	}
-	key, err := p.gen.Unique(stringSchemaRef(), sc.ID+"/key")
-	if err != nil {
+	if err := p.uniqueParam(&racer, sc.Header, sc.ID+"/key"); err != nil {
 		sc.Blocked = "cannot make an idempotency key: " + err.Error()
 		return
 	}
-	racer.Params[sc.Header] = fmt.Sprint(key)
 	sc.Racers = []Call{racer}
 }
 
@@ -586,7 +598,8 @@ func (p *planner) setup(sc *Scenario, subject specload.Operation, depth int) []C
 	if blocked != "" && sc.Blocked == "" {
 		sc.Blocked = "setup " + subject.ID + ": " + blocked
 	}
-	call.Body = p.uniquify(sc, subject, body, p.keyOf(subject), fmt.Sprintf("%s/setup%d", sc.ID, depth))
+	call.Body = body
+	p.uniquify(sc, subject, &call, p.keyOf(subject), fmt.Sprintf("%s/setup%d", sc.ID, depth))
 	return append(pre, call)
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -331,5 +332,38 @@ func TestCapacityIsSizedBelowTheRacers(t *testing.T) {
 	// Other scenarios keep the example's stock.
 	if s := byID(planFile(t, referencePath(t), "cap"))["idempotency-key/createOrder"].Setup[0].Body.(map[string]any)["stock"]; s == float64(4) {
 		t.Errorf("idempotency-key subject stock changed to %v", s)
+	}
+}
+
+func TestRekey(t *testing.T) {
+	p := planFile(t, referencePath(t), "rekey")
+	got := byID(p)
+	setup := got["transition/cancelOrder"].Setup[0]
+	if len(setup.Unique) != 1 || setup.Unique[0].Pointer != "/sku" {
+		t.Fatalf("setup unique = %+v, want the sku", setup.Unique)
+	}
+	a, err := p.Rekey(setup, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, _ := p.Rekey(setup, "1")
+	b, _ := p.Rekey(setup, "2")
+	sku := func(c Call) any { return c.Body.(map[string]any)["sku"] }
+	if sku(a) == sku(setup) || sku(a) == sku(b) || sku(a) != sku(a2) {
+		t.Errorf("rekeyed skus: original %v, salt 1 %v and %v, salt 2 %v: want new, equal per salt, distinct across salts", sku(setup), sku(a), sku(a2), sku(b))
+	}
+	if s, _ := sku(a).(string); !regexp.MustCompile(`^SKU-`).MatchString(s) || a.Body.(map[string]any)["name"] != setup.Body.(map[string]any)["name"] {
+		t.Errorf("rekeyed body %v: want only the sku changed, still shaped like one", a.Body)
+	}
+	if sku(setup) == sku(a) || setup.Body.(map[string]any)["sku"] != got["transition/cancelOrder"].Setup[0].Body.(map[string]any)["sku"] {
+		t.Errorf("Rekey changed the plan's own call")
+	}
+	racer := got["idempotency-key/createOrder"].Racers[0]
+	k, _ := p.Rekey(racer, "attempt-2")
+	if k.Params["Idempotency-Key"] == racer.Params["Idempotency-Key"] || k.Params["Idempotency-Key"] == "" {
+		t.Errorf("rekeyed idempotency key %q, original %q", k.Params["Idempotency-Key"], racer.Params["Idempotency-Key"])
+	}
+	if _, err := (&Plan{}).Rekey(racer, "x"); err == nil {
+		t.Error("Rekey on a plan not made by New succeeded")
 	}
 }

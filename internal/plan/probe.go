@@ -1,7 +1,7 @@
 package plan
 
 import (
-	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
@@ -35,10 +35,10 @@ func (p *planner) probe(sc *Scenario, op specload.Operation) {
 	case xconflict.DuplicateCreate:
 		// Its own key: the race's key must still be free when the race starts.
 		c := cloneCall(r[0])
-		c.Body = p.uniquify(sc, op, runtimeexpr.Clone(c.Body), sc.Key, sc.ID+"/probe")
+		p.uniquify(sc, op, &c, sc.Key, sc.ID+"/probe")
 		sc.Probe = &Probe{Calls: []Call{c, c}, Expect: sc.Expect}
 		retry := cloneCall(r[0])
-		retry.Body = p.uniquify(sc, op, runtimeexpr.Clone(retry.Body), sc.Key, sc.ID+"/retry")
+		p.uniquify(sc, op, &retry, sc.Key, sc.ID+"/retry")
 		sc.Retry = &retry
 	case xconflict.StaleUpdate:
 		sc.Probe = &Probe{Calls: []Call{r[0], r[0]}, Expect: sc.Expect, SameVersion: true}
@@ -50,11 +50,9 @@ func (p *planner) probe(sc *Scenario, op specload.Operation) {
 	case xconflict.IdempotencyKey:
 		p.retryWithNewKey(sc, sc.Header)
 		first := cloneCall(r[0])
-		key, err := p.gen.Unique(stringSchemaRef(), sc.ID+"/probe-key")
-		if err != nil {
+		if err := p.uniqueParam(&first, sc.Header, sc.ID+"/probe-key"); err != nil {
 			return
 		}
-		first.Params[sc.Header] = fmt.Sprint(key)
 		second := cloneCall(first)
 		changed, ok := varyBody(second.Body)
 		if !ok {
@@ -73,12 +71,10 @@ func (p *planner) probe(sc *Scenario, op specload.Operation) {
 
 // retryWithNewKey plans the loser's retry as its request under a new value of header.
 func (p *planner) retryWithNewKey(sc *Scenario, header string) {
-	key, err := p.gen.Unique(stringSchemaRef(), sc.ID+"/retry-key")
-	if err != nil {
+	retry := cloneCall(sc.Racers[0])
+	if err := p.uniqueParam(&retry, header, sc.ID+"/retry-key"); err != nil {
 		return
 	}
-	retry := cloneCall(sc.Racers[0])
-	retry.Params[header] = fmt.Sprint(key)
 	sc.Retry = &retry
 }
 
@@ -117,5 +113,6 @@ func cloneCall(c Call) Call {
 	}
 	c.Params = params
 	c.Body = runtimeexpr.Clone(c.Body)
+	c.Unique = slices.Clone(c.Unique)
 	return c
 }

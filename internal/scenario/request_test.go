@@ -154,25 +154,3 @@ func TestBuildRequestFreshAndUnbound(t *testing.T) {
 		t.Error("an expression with no bound exchange built a request")
 	}
 }
-
-func TestFreshen(t *testing.T) {
-	_, p := loadPlan(t)
-	for _, sc := range p.Scenarios {
-		for _, c := range sc.Setup {
-			if c.Operation != "createItem" {
-				continue
-			}
-			f := freshen(nil, c)
-			old, _ := c.Body.(map[string]any)["sku"].(string)
-			got, _ := f.Body.(map[string]any)["sku"].(string)
-			if got == old || len(got) != len(old) || got[:len(got)-10] != old[:len(old)-10] {
-				t.Errorf("freshen sku %q → %q, want a new suffix of the same length", old, got)
-			}
-			if c.Body.(map[string]any)["sku"] != old {
-				t.Error("freshen changed the plan's call")
-			}
-			return
-		}
-	}
-	t.Fatal("no createItem setup in the reference plan")
-}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,7 +18,6 @@ import (
 	"github.com/conflictcheck/conflictcheck/internal/xconflict"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/google/uuid"
 )
 
 // DefaultAttempts is how many races Run tries, at most, until the racers overlap.
@@ -39,6 +37,9 @@ type Env struct {
 	Header http.Header
 	// Attempts is how many races are tried until the racers overlap; 0 means DefaultAttempts.
 	Attempts int
+	// Plan is the plan the scenario comes from: it re-keys a setup that runs again (for the
+	// probe's subject and for later attempts) so the new subject does not collide with the first.
+	Plan *plan.Plan
 }
 
 // Result is everything a scenario run observed.
@@ -96,6 +97,15 @@ type runner struct {
 
 	created []resource
 	seen    map[string]bool
+	rekeys  int // setups re-keyed so far, salting each anew
+}
+
+// rekey asks the plan for c with new unique values.
+func (r *runner) rekey(c plan.Call, salt string) (plan.Call, error) {
+	if r.env.Plan == nil {
+		return c, fmt.Errorf("%s must run again but the environment has no plan to re-key it", callName(c))
+	}
+	return r.env.Plan.Rekey(c, salt)
 }
 
 // resource is something a scenario created, and whether the document lets it be deleted.
@@ -165,13 +175,21 @@ func (r *runner) run() error {
 }
 
 // setup runs sc.Setup, each call bound to the previous one's exchange; a non-2xx stops it.
-// fresh replaces the values that make the created resources unique, for a second subject.
+// fresh re-keys the values that make the created resources unique, for another subject.
 func (r *runner) setup(fresh bool) ([]engine.Exchange, error) {
 	var out []engine.Exchange
 	var prev *engine.Exchange
+	salt := ""
+	if fresh {
+		r.rekeys++
+		salt = fmt.Sprintf("subject-%d", r.rekeys)
+	}
 	for i, c := range r.sc.Setup {
 		if fresh {
-			c = freshen(r.env.Doc, c)
+			var err error
+			if c, err = r.rekey(c, salt); err != nil {
+				return out, err
+			}
 		}
 		x, err := r.call(c, prev, nil)
 		if x != nil {
@@ -249,18 +267,18 @@ func (r *runner) race() error {
 				}
 			}
 		}
-		freshKey := ""
-		if attempt > 1 && sc.Kind == xconflict.IdempotencyKey && sc.Header != "" {
-			freshKey = "conflictcheck-" + uuid.NewString()
-		}
 		reqs := make([]engine.Request, sc.Concurrency)
 		if len(reqs) == 0 {
 			reqs = make([]engine.Request, len(sc.Racers))
 		}
 		for i := range reqs {
 			c := sc.Racers[i%len(sc.Racers)]
-			if freshKey != "" {
-				c = withParam(c, sc.Header, freshKey)
+			if attempt > 1 && sc.Kind == xconflict.IdempotencyKey {
+				// The first attempt's key is spent on the old subject: a new one per attempt.
+				var err error
+				if c, err = r.rekey(c, fmt.Sprintf("attempt-%d", attempt)); err != nil {
+					return err
+				}
 			}
 			req, err := r.build(c, subject, version)
 			if err != nil {
@@ -551,16 +569,6 @@ func (r *runner) cleanup() {
 			r.res.Leftovers = append(r.res.Leftovers, u)
 		}
 	}
-}
-
-// withParam returns c with parameter name set to value, leaving c's map untouched.
-func withParam(c plan.Call, name, value string) plan.Call {
-	c.Params = maps.Clone(c.Params)
-	if c.Params == nil {
-		c.Params = map[string]string{}
-	}
-	c.Params[name] = value
-	return c
 }
 
 func success(x *engine.Exchange) bool {

@@ -53,9 +53,10 @@ func reference(t *testing.T, f fault.Name) *httptest.Server {
 	return srv
 }
 
-func newEnv(doc *specload.Document, target string) Env {
+func newEnv(doc *specload.Document, p *plan.Plan, target string) Env {
 	return Env{
 		Doc:     doc,
+		Plan:    p,
 		Engine:  engine.New(engine.Options{Strategy: engine.LastByte, Timeout: 5 * time.Second}),
 		Targets: []string{target},
 		Header:  http.Header{"X-Test-Auth": {"secret"}},
@@ -82,7 +83,7 @@ func ok(x *engine.Exchange) bool { return x != nil && x.Err == nil && x.Status/1
 func TestRunReferenceServer(t *testing.T) {
 	doc, p := loadPlan(t)
 	srv := reference(t, fault.None)
-	env := newEnv(doc, srv.URL)
+	env := newEnv(doc, p, srv.URL)
 	for _, sc := range p.Scenarios {
 		t.Run(sc.ID, func(t *testing.T) {
 			res := Run(t.Context(), sc, env)
@@ -285,7 +286,7 @@ func TestRunRaceFaultYieldsDuplicates(t *testing.T) {
 	if i < 0 {
 		t.Fatal("no duplicate-create scenario")
 	}
-	res := Run(t.Context(), p.Scenarios[i], newEnv(doc, srv.URL))
+	res := Run(t.Context(), p.Scenarios[i], newEnv(doc, p, srv.URL))
 	if res.Error != "" {
 		t.Fatalf("Error = %q", res.Error)
 	}
@@ -307,7 +308,7 @@ func TestRunSetupRejected(t *testing.T) {
 	}))
 	defer srv.Close()
 	i := slices.IndexFunc(p.Scenarios, func(sc plan.Scenario) bool { return len(sc.Setup) > 0 })
-	res := Run(t.Context(), p.Scenarios[i], newEnv(doc, srv.URL))
+	res := Run(t.Context(), p.Scenarios[i], newEnv(doc, p, srv.URL))
 	if res.Error == "" || len(res.Setup) != 1 || res.Setup[0].Status != http.StatusBadRequest {
 		t.Fatalf("Error = %q, setup %+v", res.Error, res.Setup)
 	}
@@ -320,7 +321,7 @@ func TestRunBlocked(t *testing.T) {
 	doc, p := loadPlan(t)
 	sc := p.Scenarios[0]
 	sc.Blocked = "needs a body"
-	res := Run(t.Context(), sc, newEnv(doc, "http://127.0.0.1:1"))
+	res := Run(t.Context(), sc, newEnv(doc, p, "http://127.0.0.1:1"))
 	if !strings.Contains(res.Error, "needs a body") || len(res.Setup)+len(res.Probe)+len(res.Race.Exchanges) != 0 {
 		t.Fatalf("blocked scenario: Error %q, %d setup, %d probe, %d racers", res.Error, len(res.Setup), len(res.Probe), len(res.Race.Exchanges))
 	}
@@ -331,7 +332,7 @@ func TestRunCancelled(t *testing.T) {
 	srv := reference(t, fault.None)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	res := Run(ctx, p.Scenarios[0], newEnv(doc, srv.URL))
+	res := Run(ctx, p.Scenarios[0], newEnv(doc, p, srv.URL))
 	if res.Error == "" || len(res.Race.Exchanges) != 0 {
 		t.Fatalf("Error = %q, race %d exchanges", res.Error, len(res.Race.Exchanges))
 	}
@@ -342,7 +343,7 @@ func TestRunCancelled(t *testing.T) {
 func TestRunRetriesWithoutOverlap(t *testing.T) {
 	doc, p := loadPlan(t)
 	srv := reference(t, fault.None)
-	env := newEnv(doc, srv.URL)
+	env := newEnv(doc, p, srv.URL)
 	for _, kind := range []xconflict.Kind{xconflict.Transition, xconflict.IdempotencyKey, xconflict.DuplicateCreate} {
 		t.Run(string(kind), func(t *testing.T) {
 			i := slices.IndexFunc(p.Scenarios, func(sc plan.Scenario) bool { return sc.Kind == kind })
