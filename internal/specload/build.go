@@ -24,7 +24,7 @@ var versionRE = regexp.MustCompile(`^3\.[012](\.\d+)?(-[0-9A-Za-z.-]+)?$`)
 
 // load turns a source's bytes into a Document.
 func load(ctx context.Context, src *source, opts Options) (*Document, error) {
-	root, err := parseDocument(src.data)
+	root, isJSON, err := parseDocument(src.data)
 	if err != nil {
 		return nil, err
 	}
@@ -32,10 +32,10 @@ func load(ctx context.Context, src *source, opts Options) (*Document, error) {
 		return nil, fmt.Errorf("not an OpenAPI document: the top level is a %s, not a mapping", kindName(root.Kind))
 	}
 	// What is no OpenAPI document is refused before any overlay is read.
-	if _, _, err := version(root); err != nil {
+	ver, swagger2, err := version(root)
+	if err != nil {
 		return nil, err
 	}
-	modified := false
 	if len(opts.Overlays) > 0 {
 		var overlays []*overlay
 		for _, name := range opts.Overlays {
@@ -48,11 +48,9 @@ func load(ctx context.Context, src *source, opts Options) (*Document, error) {
 		if root, err = applyOverlays(root, overlays); err != nil {
 			return nil, err
 		}
-		modified = true
-	}
-	ver, swagger2, err := version(root)
-	if err != nil {
-		return nil, err
+		if ver, swagger2, err = version(root); err != nil {
+			return nil, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -61,12 +59,13 @@ func load(ctx context.Context, src *source, opts Options) (*Document, error) {
 	if err != nil {
 		return nil, err
 	}
-	modified = modified || rewritten
 
-	// The document as kin-openapi may read it again (see refReader). The node tree is not kept
-	// for that: it is most of the memory a load takes, and is dropped once decoded.
+	// The bytes kin-openapi may read the document from again (see refReader), and the Swagger 2.0
+	// decoder reads, which takes JSON only: the bytes as read, unless the tree was changed or is
+	// Swagger 2.0 in YAML, then the tree written as JSON. The tree is not kept for that: it is
+	// most of the memory a load takes, and is dropped once decoded.
 	rootData := src.data
-	if modified || swagger2 && !isJSON(src.data) {
+	if len(opts.Overlays) > 0 || rewritten || swagger2 && !isJSON {
 		if rootData, err = appendJSON(nil, root); err != nil {
 			return nil, err
 		}
@@ -129,11 +128,7 @@ func checkResolved(ops []Operation) error {
 	for _, o := range ops {
 		for _, p := range slices.Concat(o.Item.Parameters, o.Op.Parameters) {
 			if p == nil || p.Value == nil {
-				ref := ""
-				if p != nil {
-					ref = p.Ref
-				}
-				return unresolved(o, "parameter", ref)
+				return unresolved(o, "parameter", refOf(p))
 			}
 			if s := p.Value.Schema; s != nil && s.Value == nil {
 				return unresolved(o, "parameter "+p.Value.Name+" schema", s.Ref)
@@ -154,27 +149,30 @@ func checkResolved(ops []Operation) error {
 		for _, code := range slices.Sorted(maps.Keys(responses)) {
 			r := responses[code]
 			if r == nil || r.Value == nil {
-				ref := ""
-				if r != nil {
-					ref = r.Ref
-				}
-				return unresolved(o, "response "+code, ref)
+				return unresolved(o, "response "+code, refOf(r))
 			}
 			if err := content(o, "response "+code, r.Value.Content); err != nil {
 				return err
 			}
 			for name, h := range r.Value.Headers {
 				if h == nil || h.Value == nil {
-					ref := ""
-					if h != nil {
-						ref = h.Ref
-					}
-					return unresolved(o, "response "+code+" header "+name, ref)
+					return unresolved(o, "response "+code+" header "+name, refOf(h))
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// refOf is the $ref of a kin-openapi reference, which may be nil.
+func refOf[E any, R interface {
+	*E
+	RefString() string
+}](r R) string {
+	if r == nil {
+		return ""
+	}
+	return r.RefString()
 }
 
 // decode decodes an OpenAPI 3 document with kin-openapi.
@@ -250,23 +248,7 @@ func nodeText(n *yaml.Node) string {
 
 // short shortens a value quoted in a message.
 func short(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
-}
-
-func isJSON(data []byte) bool {
-	for _, c := range data {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			continue
-		case '{':
-			return true
-		}
-		return false
-	}
-	return false
+	return truncate(s, 40)
 }
 
 // fromSwagger2 decodes a Swagger 2.0 document and converts it to OpenAPI 3.
@@ -428,7 +410,8 @@ func conflicts(ops []Operation) (map[string][]xconflict.Conflict, error) {
 			}
 			for _, r := range c.OperationRefs() {
 				if !ids[r.OperationID] {
-					return nil, fmt.Errorf("%s: %s.%s: unknown operationId %q", o.ID, field, r.Field, r.OperationID)
+					return nil, &xconflict.Error{Operation: o.ID, Field: field + "." + r.Field,
+						Message: fmt.Sprintf("unknown operationId %q", r.OperationID)}
 				}
 			}
 		}

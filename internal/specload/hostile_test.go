@@ -48,10 +48,6 @@ func hostileCorpus(listener string) map[string]hostileCase {
 	gen := func(name, content string) func(t *testing.T, dir string) string {
 		return func(t *testing.T, dir string) string { return writeFile(t, dir, name, content) }
 	}
-	refSpec := func(ref string) string {
-		return fmt.Sprintf(`{"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {"/a": {"get": {
-			"responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": %q}}}}}}}}}`, ref)
-	}
 	return map[string]hostileCase{
 		"empty":               {file: "empty.yaml", want: "empty document"},
 		"whitespace":          {gen: gen("blank.json", " \n\t\n"), want: "empty document"},
@@ -74,7 +70,7 @@ func hostileCorpus(listener string) map[string]hostileCase {
 			"components": {"schemas": {"Deep": `+strings.Repeat(`{"type": "object", "properties": {"a": `, 4900)+`{"type": "string"}`+
 			strings.Repeat(`}}`, 4900)+`}}}`)},
 		"remote $ref":           {file: "remote-ref.yaml", want: `$ref "https://schemas.example.invalid/item.yaml#/Item" at /paths/~1items/get/responses/200/content/application~1json/schema: refused`},
-		"loopback $ref":         {gen: gen("loopback.json", refSpec("http://"+listener+"/item.yaml#/Item")), want: "refused"},
+		"loopback $ref":         {gen: gen("loopback.yaml", refSpecYAML("http://"+listener+"/item.yaml#/Item")), want: "refused"},
 		"absolute $ref":         {file: "absolute-ref.yaml", want: `$ref "/etc/passwd" at /paths/~1items/get/responses/200/content/application~1json/schema: refused: an absolute path`},
 		"escaping $ref":         {file: "escaping-ref.yaml", want: `$ref "../../../../../../../../etc/passwd" at /paths/~1items/get/responses/200/content/application~1json/schema: refused: the file is outside the spec's folder`},
 		"file: $ref":            {file: "file-url-ref.yaml", want: `$ref "file:///etc/passwd" at /paths/~1items/get/responses/200/content/application~1json/schema: refused: a file: reference`},

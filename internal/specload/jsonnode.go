@@ -219,22 +219,12 @@ func (p *jsonParser) object(depth int) (*yaml.Node, error) {
 				seen[name] = len(p.stack) - 2
 			}
 		}
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			return nil, p.errorf("unexpected end of input, want ',' or '}'")
+		done, err := p.next('}')
+		if err != nil {
+			return nil, err
 		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-			p.skipSpace()
-		case '}':
-			p.pos++
-			n.Content = append(make([]*yaml.Node, 0, len(p.stack)-base), p.stack[base:]...)
-			clear(p.stack[base:])
-			p.stack = p.stack[:base]
-			return n, nil
-		default:
-			return nil, p.errorf("unexpected %s, want ',' or '}'", p.quoteChar())
+		if done {
+			return p.close(n, base), nil
 		}
 	}
 }
@@ -259,24 +249,41 @@ func (p *jsonParser) array(depth int) (*yaml.Node, error) {
 			return nil, err
 		}
 		p.stack = append(p.stack, v)
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			return nil, p.errorf("unexpected end of input, want ',' or ']'")
+		done, err := p.next(']')
+		if err != nil {
+			return nil, err
 		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-			p.skipSpace()
-		case ']':
-			p.pos++
-			n.Content = append(make([]*yaml.Node, 0, len(p.stack)-base), p.stack[base:]...)
-			clear(p.stack[base:])
-			p.stack = p.stack[:base]
-			return n, nil
-		default:
-			return nil, p.errorf("unexpected %s, want ',' or ']'", p.quoteChar())
+		if done {
+			return p.close(n, base), nil
 		}
 	}
+}
+
+// next moves past the separator after a member or an element: done when it is end (the
+// container's closing bracket), false when it is a comma.
+func (p *jsonParser) next(end byte) (done bool, err error) {
+	p.skipSpace()
+	if p.pos >= len(p.data) {
+		return false, p.errorf("unexpected end of input, want ',' or '%c'", end)
+	}
+	switch p.data[p.pos] {
+	case ',':
+		p.pos++
+		p.skipSpace()
+		return false, nil
+	case end:
+		p.pos++
+		return true, nil
+	}
+	return false, p.errorf("unexpected %s, want ',' or '%c'", p.quoteChar(), end)
+}
+
+// close moves the children of container n, which p.stack holds from base on, into n.
+func (p *jsonParser) close(n *yaml.Node, base int) *yaml.Node {
+	n.Content = append(make([]*yaml.Node, 0, len(p.stack)-base), p.stack[base:]...)
+	clear(p.stack[base:])
+	p.stack = p.stack[:base]
+	return n
 }
 
 // key parses a member name into its (shared) key node.
@@ -416,48 +423,14 @@ func hex4(b []byte) (rune, bool) {
 // number parses a number: !!int when it is an integer that fits in 64 bits, else !!float.
 func (p *jsonParser) number() (*yaml.Node, error) {
 	start := p.pos
-	d := p.data
-	i := p.pos
-	if d[i] == '-' {
-		i++
-	}
-	digits := func() int {
-		j := i
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
-		return i - j
-	}
-	switch {
-	case i < len(d) && d[i] == '0':
-		i++
-	case digits() == 0:
-		p.pos = i
+	end, integer, ok := scanNumber(p.data, start)
+	if !ok {
+		p.pos = end
 		return nil, p.errorf("bad number")
 	}
-	integer := true
-	if i < len(d) && d[i] == '.' {
-		i++
-		integer = false
-		if digits() == 0 {
-			p.pos = i
-			return nil, p.errorf("bad number")
-		}
-	}
-	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
-		i++
-		integer = false
-		if i < len(d) && (d[i] == '+' || d[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
-			p.pos = i
-			return nil, p.errorf("bad number")
-		}
-	}
-	lit := string(d[start:i])
+	lit := string(p.data[start:end])
 	n := p.node(yaml.ScalarNode, tagInt)
-	p.pos = i
+	p.pos = end
 	n.Value = lit
 	if integer && len(lit) < 19 {
 		return n, nil
@@ -474,4 +447,44 @@ func (p *jsonParser) number() (*yaml.Node, error) {
 		return nil, p.finalf("number %.40s is out of range", lit)
 	}
 	return n, nil
+}
+
+// scanNumber scans the JSON number that starts at s[i]. end is where it ends, or where it goes
+// wrong when not ok; integer means it has neither a fraction nor an exponent.
+func scanNumber[T string | []byte](s T, i int) (end int, integer, ok bool) {
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		j := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i - j
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case digits() == 0:
+		return i, false, false
+	}
+	integer = true
+	if i < len(s) && s[i] == '.' {
+		i++
+		integer = false
+		if digits() == 0 {
+			return i, false, false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		integer = false
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return i, false, false
+		}
+	}
+	return i, integer, true
 }

@@ -21,34 +21,39 @@ import (
 const maxAliasNodes = 500_000
 
 // parseDocument parses JSON or YAML text into a normalized node tree: no aliases, no merge
-// keys, string keys, and the scalar tags kin-openapi's decoder expects (see normalize).
-func parseDocument(data []byte) (*yaml.Node, error) {
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+// keys, string keys, and the scalar tags kin-openapi's decoder expects (see normalize). isJSON
+// reports that data is JSON as it stands (without a byte order mark), so that kin-openapi and
+// encoding/json may be handed data itself rather than the tree written back.
+func parseDocument(data []byte) (root *yaml.Node, isJSON bool, err error) {
+	bom := []byte("\xef\xbb\xbf")
+	plain := !bytes.HasPrefix(data, bom)
+	data = bytes.TrimPrefix(data, bom)
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 {
-		return nil, errors.New("empty document")
+		return nil, false, errors.New("empty document")
 	}
 	if i := bytes.IndexByte(data, 0); i >= 0 {
-		return nil, fmt.Errorf("binary data (a NUL byte at offset %d), not a JSON or YAML document", i)
+		return nil, false, fmt.Errorf("binary data (a NUL byte at offset %d), not a JSON or YAML document", i)
 	}
 	if !utf8.Valid(data) {
-		return nil, errors.New("not UTF-8 text, so not a JSON or YAML document")
+		return nil, false, errors.New("not UTF-8 text, so not a JSON or YAML document")
 	}
 	if c := trimmed[0]; c == '{' || c == '[' {
 		n, err := parseJSON(data)
 		if err == nil {
-			return n, nil
+			return n, plain, nil
 		}
 		// YAML's flow style also starts so: {openapi: 3.1.0, …}.
 		var je *jsonError
 		if errors.As(err, &je) && !je.final {
 			if y, yerr := parseYAML(data); yerr == nil {
-				return y, nil
+				return y, false, nil
 			}
 		}
-		return nil, err
+		return nil, false, err
 	}
-	return parseYAML(data)
+	root, err = parseYAML(data)
+	return root, false, err
 }
 
 // parseYAML parses the first YAML document of data.
@@ -171,6 +176,9 @@ func expand(root *yaml.Node) error {
 	}
 	memo := map[*yaml.Node]*info{}
 	own := 0 // nodes of the document as written
+	tooDeep := func(n *yaml.Node) error {
+		return fmt.Errorf("line %d: exceeded max depth of %d once aliases are expanded", n.Line, maxDepth)
+	}
 	var visit func(n *yaml.Node, depth int) (*info, error)
 	visit = func(n *yaml.Node, depth int) (*info, error) {
 		if in := memo[n]; in != nil {
@@ -178,12 +186,12 @@ func expand(root *yaml.Node) error {
 				return nil, fmt.Errorf("line %d: anchor %q contains an alias to itself", n.Line, n.Anchor)
 			}
 			if depth+in.depth-1 > maxDepth {
-				return nil, fmt.Errorf("line %d: exceeded max depth of %d once aliases are expanded", n.Line, maxDepth)
+				return nil, tooDeep(n)
 			}
 			return in, nil
 		}
 		if depth > maxDepth {
-			return nil, fmt.Errorf("line %d: exceeded max depth of %d once aliases are expanded", n.Line, maxDepth)
+			return nil, tooDeep(n)
 		}
 		in := &info{state: 1, size: 1, depth: 1}
 		memo[n] = in
@@ -214,7 +222,7 @@ func expand(root *yaml.Node) error {
 			in.depth = max(in.depth, ci.depth+1)
 		}
 		if in.depth > maxDepth {
-			return nil, fmt.Errorf("line %d: exceeded max depth of %d once aliases are expanded", n.Line, maxDepth)
+			return nil, tooDeep(n)
 		}
 		if in.size > own+maxAliasNodes {
 			return nil, fmt.Errorf("line %d: aliases expand to more than %d nodes (an alias bomb?)", n.Line, maxAliasNodes)
@@ -296,37 +304,30 @@ func strNode(s string) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: s}
 }
 
-// pointer follows a JSON pointer (RFC 6901, "" or starting with "/") from n.
-func pointer(n *yaml.Node, ptr string) (*yaml.Node, bool) {
-	if ptr == "" {
-		return n, true
-	}
-	if ptr[0] != '/' {
-		return nil, false
-	}
-	for tok := range strings.SplitSeq(ptr[1:], "/") {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-		switch n.Kind {
-		case yaml.MappingNode:
-			if n = mapValue(n, tok); n == nil {
-				return nil, false
-			}
-		case yaml.SequenceNode:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(n.Content) || tok != strconv.Itoa(i) {
-				return nil, false
-			}
-			n = n.Content[i]
-		default:
-			return nil, false
+// child returns the member tok of mapping n or the element tok of sequence n (one JSON
+// pointer token, unescaped), or nil.
+func child(n *yaml.Node, tok string) *yaml.Node {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return mapValue(n, tok)
+	case yaml.SequenceNode:
+		i, err := strconv.Atoi(tok)
+		if err != nil || i < 0 || i >= len(n.Content) || tok != strconv.Itoa(i) {
+			return nil
 		}
+		return n.Content[i]
 	}
-	return n, true
+	return nil
 }
 
 // escapePointer escapes one JSON pointer token.
 func escapePointer(tok string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(tok, "~", "~0"), "/", "~1")
+}
+
+// unescapePointer decodes one JSON pointer token.
+func unescapePointer(tok string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
 }
 
 // order records the member order of the mappings toAny converted, so fromAny can write them
@@ -428,16 +429,21 @@ func fromAny(v any, ord order) (*yaml.Node, error) {
 	switch v := v.(type) {
 	case map[string]any:
 		n := &yaml.Node{Kind: yaml.MappingNode, Tag: tagMap, Content: make([]*yaml.Node, 0, 2*len(v))}
+		// The names toAny recorded are distinct; an overlay may have removed some.
 		keys := make([]string, 0, len(v))
 		for _, k := range ord[reflect.ValueOf(v).Pointer()] {
-			if _, ok := v[k]; ok && !slices.Contains(keys, k) {
+			if _, ok := v[k]; ok {
 				keys = append(keys, k)
 			}
 		}
 		if len(keys) < len(v) {
+			kept := make(map[string]bool, len(keys))
+			for _, k := range keys {
+				kept[k] = true
+			}
 			var added []string
 			for k := range v {
-				if !slices.Contains(keys, k) {
+				if !kept[k] {
 					added = append(added, k)
 				}
 			}
@@ -538,39 +544,8 @@ func appendJSON(b []byte, n *yaml.Node) ([]byte, error) {
 
 // isJSONNumber reports whether s is spelled as a JSON number.
 func isJSONNumber(s string) bool {
-	i := 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	digits := func() int {
-		j := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		return i - j
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case digits() == 0:
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		if digits() == 0 {
-			return false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	return i == len(s)
+	end, _, ok := scanNumber(s, 0)
+	return ok && end == len(s)
 }
 
 func appendJSONString(b []byte, s string) []byte {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
 	"github.com/theory/jsonpath"
 	"github.com/theory/jsonpath/spec"
 	"go.yaml.in/yaml/v4"
@@ -36,7 +37,7 @@ func readOverlay(ctx context.Context, name string, opts Options) (*overlay, erro
 	if err != nil {
 		return nil, err
 	}
-	n, err := parseDocument(src.data)
+	n, _, err := parseDocument(src.data)
 	if err != nil {
 		return nil, err
 	}
@@ -169,41 +170,23 @@ func merge(dst, upd any) any {
 	case map[string]any:
 		u, ok := upd.(map[string]any)
 		if !ok {
-			return clone(upd)
+			return runtimeexpr.Clone(upd)
 		}
 		for k, uv := range u {
 			if dv, ok := d[k]; ok {
 				d[k] = merge(dv, uv)
 			} else {
-				d[k] = clone(uv)
+				d[k] = runtimeexpr.Clone(uv)
 			}
 		}
 		return d
 	case []any:
 		if u, ok := upd.([]any); ok {
-			return append(d, clone(u).([]any)...)
+			return append(d, runtimeexpr.Clone(u).([]any)...)
 		}
-		return append(d, clone(upd))
+		return append(d, runtimeexpr.Clone(upd))
 	}
-	return clone(upd)
-}
-
-func clone(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(v))
-		for k, e := range v {
-			m[k] = clone(e)
-		}
-		return m
-	case []any:
-		s := make([]any, len(v))
-		for i, e := range v {
-			s[i] = clone(e)
-		}
-		return s
-	}
-	return v
+	return runtimeexpr.Clone(upd)
 }
 
 // lookup follows a normalized path from tree.

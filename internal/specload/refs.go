@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -33,6 +34,9 @@ const remoteHint = "only files in the spec's own folder are read unless remote r
 
 // errRemoteRefs is the reason given for an external $ref refused without AllowRemoteRefs.
 const errRemoteRefs = "refused: " + remoteHint
+
+// errNoFolder is the reason given for a relative $ref of a spec given as bytes.
+const errNoFolder = "refused: the spec has no folder to resolve it in"
 
 // literalKeys hold values that are data, not OpenAPI objects, so a "$ref" member inside them is
 // not a reference; like extensions (x-…), unless they are names in a map of named things.
@@ -90,7 +94,7 @@ func checkRefs(root *yaml.Node, src *source, opts Options) (external, rewritten 
 			}
 		case yaml.SequenceNode:
 			for i, c := range n.Content {
-				path = append(path, itoa(i))
+				path = append(path, strconv.Itoa(i))
 				walk(c)
 				path = path[:len(path)-1]
 			}
@@ -129,7 +133,7 @@ func (ix *index) has(ptr string) bool {
 			return false
 		}
 		for tok := range strings.SplitSeq(ptr[1:], "/") {
-			tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+			tok = unescapePointer(tok)
 			if n.Kind == yaml.MappingNode && len(n.Content) > 32 {
 				m := ix.maps[n]
 				if m == nil {
@@ -139,13 +143,11 @@ func (ix *index) has(ptr string) bool {
 					}
 					ix.maps[n] = m
 				}
-				if n = m[tok]; n == nil {
-					return false
-				}
-				continue
+				n = m[tok]
+			} else {
+				n = child(n, tok)
 			}
-			var ok bool
-			if n, ok = pointer(n, "/"+escapePointer(tok)); !ok {
+			if n == nil {
 				return false
 			}
 		}
@@ -205,7 +207,7 @@ func checkRef(ix *index, s refSite, ids map[string]string, src *source, opts Opt
 		if src.base != nil {
 			return false, refErr(errRemoteRefs + " (the spec itself was fetched from a URL)")
 		}
-		return false, refErr("refused: the spec has no folder to resolve it in")
+		return false, refErr(errNoFolder)
 	case u.Host != "":
 		return false, refErr(errRemoteRefs)
 	case filepath.IsAbs(filepath.FromSlash(u.Path)) || strings.HasPrefix(u.Path, "/"):
@@ -220,8 +222,7 @@ func checkRef(ix *index, s refSite, ids map[string]string, src *source, opts Opt
 
 // inside checks that the file at p exists and lies under the spec's folder, symlinks followed.
 func (src *source) inside(p string) error {
-	rel, err := filepath.Rel(src.dir, p)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+	if !within(src.dir, p) {
 		return errors.New("refused: the file is outside the spec's folder " + src.dir)
 	}
 	real, err := filepath.EvalSymlinks(p)
@@ -231,11 +232,16 @@ func (src *source) inside(p string) error {
 		}
 		return err
 	}
-	rel, err = filepath.Rel(src.dir, real)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+	if !within(src.dir, real) {
 		return errors.New("refused: the file is a link to outside the spec's folder " + src.dir)
 	}
 	return nil
+}
+
+// within reports whether path p lies in the folder dir (lexically).
+func within(dir, p string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && filepath.IsLocal(rel)
 }
 
 // refReader is the kin-openapi loader's only way to read a referenced document. It reads the
@@ -267,46 +273,49 @@ func (r *refReader) read(_ *openapi3.Loader, u *url.URL) ([]byte, error) {
 	if b, ok := r.cache[key]; ok {
 		return b, nil
 	}
+	fail := func(reason string) error { return &RefError{Ref: key, Reason: reason} }
 	if len(r.cache) >= maxRefFiles {
-		return nil, &RefError{Ref: key, Reason: fmt.Sprintf("the spec references more than %d documents", maxRefFiles)}
+		return nil, fail(fmt.Sprintf("the spec references more than %d documents", maxRefFiles))
 	}
 	var data []byte
 	var err error
 	switch {
 	case u.Scheme == "http" || u.Scheme == "https":
 		if !r.opts.AllowRemoteRefs {
-			return nil, &RefError{Ref: key, Reason: errRemoteRefs}
+			return nil, fail(errRemoteRefs)
 		}
 		data, err = fetch(r.ctx, u.String(), r.opts)
 	case u.Scheme == "" || u.Scheme == "file":
 		p := filepath.Clean(filepath.FromSlash(u.Path))
 		if !r.opts.AllowRemoteRefs {
 			if r.src.dir == "" {
-				return nil, &RefError{Ref: key, Reason: "refused: the spec has no folder to resolve it in"}
+				return nil, fail(errNoFolder)
 			}
 			if err := r.src.inside(p); err != nil {
-				return nil, &RefError{Ref: key, Reason: err.Error()}
+				return nil, fail(err.Error())
 			}
 		}
 		data, err = readFile(p, r.opts.MaxBytes)
 	default:
-		return nil, &RefError{Ref: key, Reason: "refused: unsupported scheme"}
+		return nil, fail("refused: unsupported scheme")
 	}
 	if err != nil {
-		return nil, &RefError{Ref: key, Reason: err.Error()}
+		return nil, fail(err.Error())
 	}
 	r.total += int64(len(data))
 	if r.total > 4*r.opts.MaxBytes {
-		return nil, &RefError{Ref: key, Reason: fmt.Sprintf("referenced documents exceed %d bytes in all", 4*r.opts.MaxBytes)}
+		return nil, fail(fmt.Sprintf("referenced documents exceed %d bytes in all", 4*r.opts.MaxBytes))
 	}
 	// Parsed here, so the limits on aliases and depth hold for referenced documents too, and
 	// handed on as JSON, which has no aliases.
-	n, err := parseDocument(data)
+	n, isJSON, err := parseDocument(data)
 	if err != nil {
-		return nil, &RefError{Ref: key, Reason: err.Error()}
+		return nil, fail(err.Error())
 	}
-	if data, err = appendJSON(nil, n); err != nil {
-		return nil, &RefError{Ref: key, Reason: err.Error()}
+	if !isJSON {
+		if data, err = appendJSON(nil, n); err != nil {
+			return nil, fail(err.Error())
+		}
 	}
 	if r.cache == nil {
 		r.cache = map[string][]byte{}
@@ -334,12 +343,4 @@ func joinPointer(path []string) string {
 // escapeFragment percent-encodes a JSON pointer for a URI fragment.
 func escapeFragment(ptr string) string {
 	return (&url.URL{Fragment: ptr}).EscapedFragment()
-}
-
-func itoa(i int) string {
-	const small = "0123456789"
-	if i < 10 {
-		return small[i : i+1]
-	}
-	return fmt.Sprint(i)
 }

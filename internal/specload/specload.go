@@ -69,6 +69,7 @@ type Operation struct {
 	Method string
 	// Path is the path template as written in the document.
 	Path string
+	// Op is the operation, and Item the path item that holds it (whose parameters apply too).
 	Op   *openapi3.Operation
 	Item *openapi3.PathItem
 }
@@ -83,15 +84,18 @@ type Error struct {
 const maxMessage = 600
 
 func (e *Error) Error() string {
-	msg := strings.Join(strings.Fields(e.Err.Error()), " ")
-	if len(msg) > maxMessage {
-		cut := maxMessage
-		for cut > 0 && !utf8.RuneStart(msg[cut]) {
-			cut--
-		}
-		msg = msg[:cut] + "…"
+	return "load spec " + e.Source + ": " + truncate(strings.Join(strings.Fields(e.Err.Error()), " "), maxMessage)
+}
+
+// truncate cuts s to at most n bytes and a "…", at a character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return "load spec " + e.Source + ": " + msg
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func (e *Error) Unwrap() error { return e.Err }

@@ -174,6 +174,25 @@ func TestLoadSwagger2(t *testing.T) {
 	}
 }
 
+// TestLoadLooksLikeJSON loads documents whose first byte misleads: YAML in flow style, which
+// starts with "{", and JSON after a byte order mark. Swagger 2.0 is decoded from JSON only.
+func TestLoadLooksLikeJSON(t *testing.T) {
+	dir := t.TempDir()
+	const paths = `"/pets": {"post": {"operationId": "createPet", "responses": {"201": {"description": "created"}}}}`
+	for name, content := range map[string]string{
+		"swagger2-flow.yaml": `{swagger: "2.0", info: {title: t, version: "1"}, paths: {` + paths + `}}`,
+		"openapi3-flow.yaml": `{openapi: 3.0.3, info: {title: t, version: "1"}, paths: {` + paths + `}}`,
+		"swagger2-bom.json":  "\xef\xbb\xbf" + `{"swagger": "2.0", "info": {"title": "t", "version": "1"}, "paths": {` + paths + `}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			doc := mustLoad(t, writeFile(t, dir, name, content), Options{})
+			if got := ids(doc.Operations); !slices.Equal(got, []string{"createPet"}) {
+				t.Errorf("Operations = %v, want [createPet]", got)
+			}
+		})
+	}
+}
+
 func TestLoadOpenAPI31(t *testing.T) {
 	doc := mustLoad(t, "testdata/openapi31.yaml", Options{})
 	if doc.Version != "3.1.0" {
@@ -212,13 +231,10 @@ func TestLoadSplitSpec(t *testing.T) {
 	}
 }
 
-// TestRefsStayInTheSpecFolder covers references that leave the folder from a referenced file,
-// where only the loader's reader can see them.
-func TestRefsStayInTheSpecFolder(t *testing.T) {
-	outside := t.TempDir()
-	secret := writeFile(t, outside, "secret.yaml", "Secret: {type: string}\n")
-	spec := func(ref string) string {
-		return fmt.Sprintf(`openapi: 3.0.3
+// refSpecYAML is a spec whose one response schema is the reference ref, at
+// /paths/~1a/get/responses/200/content/application~1json/schema.
+func refSpecYAML(ref string) string {
+	return fmt.Sprintf(`openapi: 3.0.3
 info: {title: t, version: "1"}
 paths:
   /a:
@@ -228,7 +244,13 @@ paths:
           description: ok
           content: {application/json: {schema: {$ref: '%s'}}}
 `, ref)
-	}
+}
+
+// TestRefsStayInTheSpecFolder covers references that leave the folder from a referenced file,
+// where only the loader's reader can see them.
+func TestRefsStayInTheSpecFolder(t *testing.T) {
+	outside := t.TempDir()
+	secret := writeFile(t, outside, "secret.yaml", "Secret: {type: string}\n")
 	for _, tc := range []struct {
 		name  string
 		files map[string]string
@@ -236,16 +258,16 @@ paths:
 		want  string
 	}{
 		{"from a referenced file", map[string]string{
-			"spec.yaml":      spec("schemas/a.yaml#/A"),
+			"spec.yaml":      refSpecYAML("schemas/a.yaml#/A"),
 			"schemas/a.yaml": "A: {$ref: '../../" + filepath.Base(outside) + "/secret.yaml#/Secret'}\n"},
 			"", "outside the spec's folder"},
 		{"absolute from a referenced file", map[string]string{
-			"spec.yaml":      spec("schemas/a.yaml#/A"),
+			"spec.yaml":      refSpecYAML("schemas/a.yaml#/A"),
 			"schemas/a.yaml": "A: {$ref: '" + secret + "#/Secret'}\n"},
 			"", "outside the spec's folder"},
-		{"through a symlink", map[string]string{"spec.yaml": spec("link.yaml#/Secret")},
+		{"through a symlink", map[string]string{"spec.yaml": refSpecYAML("link.yaml#/Secret")},
 			"link.yaml", "link to outside the spec's folder"},
-		{"missing file", map[string]string{"spec.yaml": spec("nope.yaml#/X")}, "", "no such file"},
+		{"missing file", map[string]string{"spec.yaml": refSpecYAML("nope.yaml#/X")}, "", "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(filepath.Dir(outside), "spec-"+strings.ReplaceAll(tc.name, " ", "-"))
@@ -301,16 +323,7 @@ func TestRemoteRefsAreNeverFetched(t *testing.T) {
 	srv, hits := countingServer(t, map[string]string{"/item.yaml": "Item: {type: object, properties: {sku: {type: string}}}\n"})
 	dir := t.TempDir()
 	for _, ref := range []string{srv.URL + "/item.yaml#/Item", "//" + strings.TrimPrefix(srv.URL, "http://") + "/item.yaml#/Item"} {
-		spec := writeFile(t, dir, "spec.yaml", fmt.Sprintf(`openapi: 3.0.3
-info: {title: t, version: "1"}
-paths:
-  /a:
-    get:
-      responses:
-        "200":
-          description: ok
-          content: {application/json: {schema: {$ref: '%s'}}}
-`, ref))
+		spec := writeFile(t, dir, "spec.yaml", refSpecYAML(ref))
 		msg := loadErr(t, spec, Options{})
 		if !strings.Contains(msg, ref) || !strings.Contains(msg, "refused") || !strings.Contains(msg, "/paths/~1a/get/responses/200/content/application~1json/schema") {
 			t.Errorf("error %q does not name the refused reference and where it is", msg)

@@ -123,64 +123,69 @@ func Parse(operationID string, raw any) ([]Conflict, error) {
 	if err != nil {
 		return nil, err
 	}
+	whole := func(msg string) *Error { return &Error{Operation: operationID, Field: "x-conflict", Message: msg} }
 	// A JSON round trip gives the validator and the decoder one representation (json.Number),
 	// whatever decoder produced raw.
 	b, err := json.Marshal(raw)
 	if err != nil {
-		return nil, &Error{Operation: operationID, Field: "x-conflict", Message: "not a JSON value: " + err.Error()}
+		return nil, whole("not a JSON value: " + err.Error())
 	}
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 	if err != nil {
-		return nil, &Error{Operation: operationID, Field: "x-conflict", Message: "not a JSON value: " + err.Error()}
+		return nil, whole("not a JSON value: " + err.Error())
 	}
 
 	var items []any
-	prefix := func(int) string { return "x-conflict" }
+	list := false
 	switch v := v.(type) {
 	case map[string]any:
 		items = []any{v}
 	case []any:
 		if len(v) == 0 {
-			return nil, &Error{Operation: operationID, Field: "x-conflict", Message: "must not be an empty list"}
+			return nil, whole("must not be an empty list")
 		}
-		items = v
-		prefix = func(i int) string { return fmt.Sprintf("x-conflict[%d]", i) }
+		items, list = v, true
 	default:
-		return nil, &Error{Operation: operationID, Field: "x-conflict",
-			Message: "must be a conflict object or a list of them, got " + describe(v)}
+		return nil, whole("must be a conflict object or a list of them, got " + describe(v))
 	}
 
 	var first *Error
 	more := 0
-	out := make([]Conflict, 0, len(items))
 	for i, item := range items {
-		if err := sch.conflict.Validate(item); err != nil {
-			var ve *jsonschema.ValidationError
-			if !errors.As(err, &ve) {
-				return nil, fmt.Errorf("%s: x-conflict: %w", operationID, err)
-			}
-			leaves := sch.leaves(ve, item)
-			if first == nil {
-				first = &Error{Operation: operationID, Field: prefix(i) + leaves[0].field, Message: leaves[0].msg}
-				more += len(leaves) - 1
-			} else {
-				more += len(leaves)
-			}
+		err := sch.conflict.Validate(item)
+		if err == nil {
 			continue
 		}
-		b, err := json.Marshal(item)
-		if err != nil {
+		var ve *jsonschema.ValidationError
+		if !errors.As(err, &ve) {
 			return nil, fmt.Errorf("%s: x-conflict: %w", operationID, err)
 		}
-		var c Conflict
-		if err := json.Unmarshal(b, &c); err != nil {
-			return nil, &Error{Operation: operationID, Field: prefix(i), Message: err.Error()}
+		leaves := sch.leaves(ve, item)
+		if first == nil {
+			field := "x-conflict"
+			if list {
+				field = fmt.Sprintf("x-conflict[%d]", i)
+			}
+			first = &Error{Operation: operationID, Field: field + leaves[0].field, Message: leaves[0].msg}
+			more += len(leaves) - 1
+		} else {
+			more += len(leaves)
 		}
-		out = append(out, c)
 	}
 	if first != nil {
 		first.More = more
 		return nil, first
+	}
+	// Valid, so b decodes into the Go types in one go.
+	var out []Conflict
+	if list {
+		err = json.Unmarshal(b, &out)
+	} else {
+		out = make([]Conflict, 1)
+		err = json.Unmarshal(b, &out[0])
+	}
+	if err != nil {
+		return nil, whole(err.Error())
 	}
 	return out, nil
 }
@@ -313,15 +318,9 @@ func (c *compiled) render(e *jsonschema.ValidationError, instance any) (problem,
 		}
 		return c.fallback(p, e)
 	case *kind.Minimum:
-		p.msg = fmt.Sprintf("must be at least %s, got %s", ratString(k.Want), ratString(k.Got))
-		if what := c.def(e.SchemaURL); what != "" {
-			p.msg = fmt.Sprintf("%s is not %s: %s", ratString(k.Got), what, p.msg)
-		}
+		p.msg = c.bound("at least", k.Want, k.Got, e.SchemaURL)
 	case *kind.Maximum:
-		p.msg = fmt.Sprintf("must be at most %s, got %s", ratString(k.Want), ratString(k.Got))
-		if what := c.def(e.SchemaURL); what != "" {
-			p.msg = fmt.Sprintf("%s is not %s: %s", ratString(k.Got), what, p.msg)
-		}
+		p.msg = c.bound("at most", k.Want, k.Got, e.SchemaURL)
 	case *kind.Schema, *kind.Group, *kind.AllOf, *kind.Reference, *kind.OneOf:
 		return p, false
 	default:
@@ -331,6 +330,16 @@ func (c *compiled) render(e *jsonschema.ValidationError, instance any) (problem,
 		return c.fallback(p, e)
 	}
 	return p, true
+}
+
+// bound renders a number beyond a minimum or maximum ("at least"), naming what the $defs entry
+// at url holds when there is one.
+func (c *compiled) bound(limit string, want, got *big.Rat, url string) string {
+	msg := fmt.Sprintf("must be %s %s, got %s", limit, ratString(want), ratString(got))
+	if what := c.def(url); what != "" {
+		msg = fmt.Sprintf("%s is not %s: %s", ratString(got), what, msg)
+	}
+	return msg
 }
 
 // fallback renders a problem with the validator's own words.
