@@ -118,8 +118,10 @@ type Scenario struct {
 	// Racers are fired together, cycled up to Concurrency.
 	Racers      []Call `json:"racers"`
 	Concurrency int    `json:"concurrency"`
-	// ReadCall reads the subject's state (nil when there is no read operation).
-	ReadCall *Call `json:"read_call,omitempty"`
+	// ReadCall reads the state (nil when there is no read operation): the subject's, or, when
+	// ReadsWinner, that of the resource the winning racer created.
+	ReadCall    *Call `json:"read_call,omitempty"`
+	ReadsWinner bool  `json:"reads_winner,omitempty"`
 	// ResolveCall removes the cause of the conflict before the retry; its expressions read
 	// the winning dependent's response (delete-in-use) or the subject's.
 	ResolveCall *Call `json:"resolve_call,omitempty"`
@@ -329,14 +331,14 @@ func (p *planner) build(sc *Scenario, op specload.Operation, c xconflict.Conflic
 	}
 	if sc.Read != "" && sc.ReadCall == nil {
 		if r, ok := p.byID[sc.Read]; ok {
+			// The read is bound to the subject when it reads the subject's resource, else to
+			// the resource the winning racer created (a created order, a created item).
 			from := subject
-			if c.Kind == xconflict.DuplicateCreate || (subject == nil && c.Kind == xconflict.IdempotencyKey) {
-				from = &op
+			if subject == nil || p.createFor(r.Path) == nil || p.createFor(r.Path).ID != subject.ID {
+				from, sc.ReadsWinner = &op, true
 			}
-			if from != nil {
-				call := p.call(sc, *from, r, c.Bind)
-				sc.ReadCall = &call
-			}
+			call := p.call(sc, *from, r, c.Bind)
+			sc.ReadCall = &call
 		} else if sc.Blocked == "" {
 			sc.Blocked = fmt.Sprintf("read %q is not an operationId of the document", sc.Read)
 		}

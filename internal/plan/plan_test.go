@@ -367,3 +367,16 @@ func TestRekey(t *testing.T) {
 		t.Error("Rekey on a plan not made by New succeeded")
 	}
 }
+
+func TestReadBinding(t *testing.T) {
+	got := byID(planFile(t, referencePath(t), "read"))
+	for id, winner := range map[string]bool{
+		"duplicate-create/createItem": true, "idempotency-key/createOrder": true, "capacity/createOrder": true,
+		"stale-update/patchItem": false, "transition/cancelOrder": false, "delete-in-use/deleteItem": false,
+	} {
+		sc := got[id]
+		if sc.ReadsWinner != winner || sc.ReadCall == nil || sc.ReadCall.Binding != BindLink {
+			t.Errorf("%s: reads winner %v, read call %+v; want reads winner %v bound by a link", id, sc.ReadsWinner, sc.ReadCall, winner)
+		}
+	}
+}

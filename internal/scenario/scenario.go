@@ -144,7 +144,7 @@ func (r *runner) run() error {
 	winner := r.firstWinner("")
 
 	readBound := subject
-	if !r.readsSubject() {
+	if r.sc.ReadsWinner {
 		readBound = winner
 	}
 	if sc.ReadCall != nil && readBound != nil {
@@ -162,7 +162,7 @@ func (r *runner) run() error {
 	}
 	if sc.ReadCall != nil && r.res.Retry != nil {
 		bound := readBound
-		if !r.readsSubject() && success(r.res.Retry) {
+		if r.sc.ReadsWinner && success(r.res.Retry) {
 			bound = r.res.Retry
 		}
 		if bound != nil {
@@ -255,7 +255,7 @@ func (r *runner) race() error {
 		subject := r.subject()
 		var version *versionValue
 		r.res.Before = nil
-		if sc.ReadCall != nil && subject != nil && r.readsSubject() {
+		if sc.ReadCall != nil && subject != nil && !r.sc.ReadsWinner {
 			x, err := r.call(*sc.ReadCall, subject, nil)
 			r.res.Before = x
 			if err != nil {
@@ -348,16 +348,6 @@ func (r *runner) retry(subject *engine.Exchange) error {
 
 // subject is the exchange that created the race's subject (nil without setup).
 func (r *runner) subject() *engine.Exchange { return last(r.res.Setup) }
-
-// readsSubject reports whether sc.ReadCall reads the subject (its path is under the
-// subject's collection) rather than what the racers create.
-func (r *runner) readsSubject() bool {
-	if len(r.sc.Setup) == 0 || r.sc.ReadCall == nil {
-		return false
-	}
-	coll := strings.TrimSuffix(r.sc.Setup[len(r.sc.Setup)-1].Path, "/")
-	return strings.HasPrefix(r.sc.ReadCall.Path, coll+"/")
-}
 
 // firstWinner is the first 2xx racer exchange whose call is operation op ("": any racer).
 func (r *runner) firstWinner(op string) *engine.Exchange {
