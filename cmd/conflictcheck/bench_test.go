@@ -4,39 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"os"
+	"maps"
 	"slices"
 	"testing"
 )
 
-// captureStdout runs f with os.Stdout redirected and returns what it printed.
-func captureStdout(t *testing.T, f func()) []byte {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan []byte, 1)
-	go func() {
-		defer r.Close()
-		b, _ := io.ReadAll(r)
-		out <- b
-	}()
-	saved := os.Stdout
-	func() {
-		defer func() {
-			os.Stdout = saved
-			w.Close()
-		}()
-		os.Stdout = w
-		f()
-	}()
-	return <-out
-}
-
 func TestBenchJSON(t *testing.T) {
-	var code int
-	out := captureStdout(t, func() { code = execute(t.Context(), []string{"bench", "--json", "--trials", "3"}) })
+	var stdout bytes.Buffer
+	code := executeIO(t.Context(), []string{"bench", "--json", "--trials", "3"}, &stdout, io.Discard)
+	out := stdout.Bytes()
 	if code != exitOK {
 		t.Fatalf("bench --json exited %d; want 0", code)
 	}
@@ -59,23 +35,23 @@ func TestBenchJSON(t *testing.T) {
 	if res.CPUs < 1 || res.Trials != 3 {
 		t.Errorf("cpus, trials = %d, %d; want ≥ 1, 3", res.CPUs, res.Trials)
 	}
-	if got := keys(res.Modes); !slices.Equal(got, []string{"barrier", "h2", "lastbyte"}) {
+	if got := slices.Sorted(maps.Keys(res.Modes)); !slices.Equal(got, []string{"barrier", "h2", "lastbyte"}) {
 		t.Fatalf("modes = %v; want barrier, h2, lastbyte", got)
 	}
 	for name, m := range res.Modes {
-		if got := keys(m.Spread); !slices.Equal(got, []string{"2", "32", "8"}) {
+		if got := slices.Sorted(maps.Keys(m.Spread)); !slices.Equal(got, []string{"2", "32", "8"}) {
 			t.Errorf("%s spread_us sizes = %v; want 2, 8, 32", name, got)
 		}
 		for n, q := range m.Spread {
-			if got := keys(q); !slices.Equal(got, []string{"p50", "p95"}) || q["p50"] < 0 || q["p95"] < q["p50"] {
+			if got := slices.Sorted(maps.Keys(q)); !slices.Equal(got, []string{"p50", "p95"}) || q["p50"] < 0 || q["p95"] < q["p50"] {
 				t.Errorf("%s spread_us[%s] = %v; want 0 ≤ p50 ≤ p95", name, n, q)
 			}
 		}
-		if got := keys(m.Detection); !slices.Equal(got, []string{"2", "8"}) {
+		if got := slices.Sorted(maps.Keys(m.Detection)); !slices.Equal(got, []string{"2", "8"}) {
 			t.Errorf("%s detection sizes = %v; want 2, 8", name, got)
 		}
 		for n, rates := range m.Detection {
-			if got := keys(rates); !slices.Equal(got, []string{"100us", "10us", "1us"}) {
+			if got := slices.Sorted(maps.Keys(rates)); !slices.Equal(got, []string{"100us", "10us", "1us"}) {
 				t.Errorf("%s detection[%s] gaps = %v; want 1us, 10us, 100us", name, n, got)
 			}
 			for gap, r := range rates {
@@ -95,17 +71,8 @@ func TestBenchBadFlags(t *testing.T) {
 		{"bench", "--nope"},
 		{"bench", "now"},
 	} {
-		if got := execute(t.Context(), args); got != exitBadInput {
+		if got := executeIO(t.Context(), args, io.Discard, io.Discard); got != exitBadInput {
 			t.Errorf("conflictcheck %v exited %d; want %d", args, got, exitBadInput)
 		}
 	}
-}
-
-func keys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }

@@ -290,16 +290,7 @@ func (b *bench) race(ctx context.Context, s int, url string, n int) (trial, erro
 	}
 	t.complete = !slices.ContainsFunc(arrivals, time.Time.IsZero)
 	if t.complete {
-		first, last := arrivals[0], arrivals[0]
-		for _, at := range arrivals[1:] {
-			if at.Before(first) {
-				first = at
-			}
-			if at.After(last) {
-				last = at
-			}
-		}
-		t.spread = last.Sub(first)
+		t.spread = slices.MaxFunc(arrivals, time.Time.Compare).Sub(slices.MinFunc(arrivals, time.Time.Compare))
 	}
 	return t, nil
 }

@@ -3,32 +3,35 @@ package engine
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"errors"
-	"io"
+	"maps"
 	"net"
 	"net/http"
 	"sync"
 )
 
 // fireBarrier is the naive baseline: one goroutine per racer with its own net/http client,
-// all blocked on a channel that is closed to release them.
+// all blocked on a channel that is closed to release them. Clients and requests are built
+// before the release, so a released racer only stamps its times and sends.
 func (r *race) fireBarrier(ctx context.Context) {
-	clients := make([]*http.Client, len(r.reqs))
-	for i := range clients {
-		clients[i] = r.e.httpClient()
-	}
+	r.start()
+	ctx, cancel := context.WithDeadline(ctx, r.deadline())
+	defer cancel()
 	ready := make(chan struct{})
 	var wg sync.WaitGroup
-	r.start()
-	for i := range r.reqs {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			defer clients[i].CloseIdleConnections()
+	for i, req := range r.reqs {
+		x := &r.xs[i]
+		hr, err := http.NewRequestWithContext(ctx, req.Method, x.Request.URL, bytes.NewReader(req.Body))
+		if err != nil {
+			x.Err = &TransportError{Kind: ErrProtocol, Message: err.Error()}
+			continue
+		}
+		maps.Copy(hr.Header, req.Header)
+		c := r.e.httpClient()
+		wg.Go(func() {
+			defer c.CloseIdleConnections()
 			<-ready
-			r.doHTTP(ctx, clients[i], i)
-		}(i)
+			r.doHTTP(c, hr, x)
+		})
 	}
 	close(ready)
 	wg.Wait()
@@ -53,28 +56,8 @@ func (e *Engine) httpClient() *http.Client {
 	}
 }
 
-// tlsConfig is a copy of the configured TLS settings (nil-safe).
-func (e *Engine) tlsConfig() *tls.Config {
-	if e.opts.TLS == nil {
-		return &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	return e.opts.TLS.Clone()
-}
-
-// doHTTP sends racer i through c and records the exchange.
-func (r *race) doHTTP(ctx context.Context, c *http.Client, i int) {
-	x := &r.xs[i]
-	ctx, cancel := context.WithTimeout(ctx, r.e.opts.Timeout)
-	defer cancel()
-	req := r.reqs[i]
-	hr, err := http.NewRequestWithContext(ctx, req.Method, x.Request.URL, bytes.NewReader(req.Body))
-	if err != nil {
-		x.Err = &TransportError{Kind: ErrProtocol, Message: err.Error()}
-		return
-	}
-	for k, vs := range req.Header {
-		hr.Header[k] = vs
-	}
+// doHTTP sends hr through c and records the exchange in x.
+func (r *race) doHTTP(c *http.Client, hr *http.Request, x *Exchange) {
 	x.WriteStart = r.since()
 	x.Release = x.WriteStart
 	resp, err := c.Do(hr)
@@ -85,46 +68,9 @@ func (r *race) doHTTP(ctx context.Context, c *http.Client, i int) {
 	}
 	defer resp.Body.Close()
 	x.FirstByte = r.since()
-	x.Status, x.Proto, x.Header = resp.StatusCode, resp.Proto, Redact(resp.Header, nil)
-	x.Body, x.Truncated, err = readCapped(resp.Body, r.e.opts.MaxBody)
+	err = x.takeResponse(resp, r.e.opts.MaxBody, r.e.opts.Secrets)
 	x.Done = r.since()
 	if err != nil {
 		x.Err = classify(err)
 	}
-}
-
-// readCapped reads up to limit bytes of body, reporting whether more was there.
-func readCapped(body io.Reader, limit int64) ([]byte, bool, error) {
-	b, err := io.ReadAll(io.LimitReader(body, limit+1))
-	if int64(len(b)) > limit {
-		return b[:limit], true, err
-	}
-	return b, false, err
-}
-
-// classify turns a transport error into data.
-func classify(err error) *TransportError {
-	var (
-		opErr   *net.OpError
-		certErr *tls.CertificateVerificationError
-		recErr  tls.RecordHeaderError
-		dnsErr  *net.DNSError
-	)
-	kind := ErrReset
-	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), isTimeout(err):
-		kind = ErrTimeout
-	case errors.As(err, &certErr), errors.As(err, &recErr):
-		kind = ErrTLS
-	case errors.As(err, &dnsErr):
-		kind = ErrDial
-	case errors.As(err, &opErr) && opErr.Op == "dial":
-		kind = ErrDial
-	}
-	return &TransportError{Kind: kind, Message: err.Error()}
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }

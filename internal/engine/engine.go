@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"sync"
@@ -205,11 +206,7 @@ func (e *Engine) Fire(ctx context.Context, targets []string, reqs []Request) (Ou
 	if st == Auto {
 		st = e.resolveAuto(ctx, ts)
 	}
-	r := &race{e: e, targets: ts, reqs: reqs, xs: make([]Exchange, len(reqs))}
-	for i := range reqs {
-		t := r.targetOf(i)
-		r.xs[i] = Exchange{Racer: i, Target: t.raw, Request: e.capture(t, reqs[i])}
-	}
+	r := e.newRace(ts, reqs)
 	switch st {
 	case H2:
 		r.fireH2(ctx)
@@ -233,6 +230,16 @@ type race struct {
 	mono    time.Time // monotonic race start; every Exchange time is relative to it
 }
 
+// newRace is the state of a race of reqs over ts, every exchange holding its captured request.
+func (e *Engine) newRace(ts []target, reqs []Request) *race {
+	r := &race{e: e, targets: ts, reqs: reqs, xs: make([]Exchange, len(reqs))}
+	for i := range reqs {
+		t := r.targetOf(i)
+		r.xs[i] = Exchange{Racer: i, Target: t.raw, Request: e.capture(t, reqs[i])}
+	}
+	return r
+}
+
 func (r *race) targetOf(i int) target { return r.targets[i%len(r.targets)] }
 
 // start marks the race start: call it once every connection is open.
@@ -243,6 +250,27 @@ func (r *race) start() {
 
 // since is the monotonic time since the race start.
 func (r *race) since() time.Duration { return time.Since(r.mono) }
+
+// deadline is when every request of the race times out: Options.Timeout after its start.
+func (r *race) deadline() time.Time { return r.mono.Add(r.e.opts.Timeout) }
+
+// takeResponse records resp in x: status, protocol, header redacted like a request's (a
+// server echoing a secret header must not carry it into the evidence), and the body capped at
+// maxBody. Its error is the body's read error.
+func (x *Exchange) takeResponse(resp *http.Response, maxBody int64, secrets []string) (err error) {
+	x.Status, x.Proto, x.Header = resp.StatusCode, resp.Proto, redact(resp.Header, secrets)
+	x.Body, x.Truncated, err = readCapped(resp.Body, maxBody)
+	return err
+}
+
+// readCapped reads up to limit bytes of body, reporting whether more was there.
+func readCapped(body io.Reader, limit int64) ([]byte, bool, error) {
+	b, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if int64(len(b)) > limit {
+		return b[:limit], true, err
+	}
+	return b, false, err
+}
 
 // resolveAuto picks h2 when every target speaks HTTP/2, else lastbyte.
 func (e *Engine) resolveAuto(ctx context.Context, ts []target) Strategy {

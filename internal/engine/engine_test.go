@@ -2,19 +2,19 @@ package engine
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/conflictcheck/conflictcheck/reference-server/api"
+	"github.com/conflictcheck/conflictcheck/reference-server/store"
 )
 
 func TestParseStrategy(t *testing.T) {
@@ -152,16 +152,13 @@ func TestFireInputErrors(t *testing.T) {
 	}
 }
 
-// lbStrategies are the strategies whose shared behaviour engine_test checks.
-var lbStrategies = []Strategy{Barrier, LastByte}
-
 func TestFireRoundRobinOverTargets(t *testing.T) {
-	for _, st := range lbStrategies {
+	for _, st := range Strategies {
 		t.Run(string(st), func(t *testing.T) {
 			var hits [2]atomic.Int32
 			var urls []string
 			for i := range hits {
-				srv, _ := lbServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				srv, _ := testServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					hits[i].Add(1)
 					fmt.Fprintf(w, "server %d saw %s", i, r.URL.RequestURI())
 				}), false)
@@ -171,12 +168,9 @@ func TestFireRoundRobinOverTargets(t *testing.T) {
 			for i := range reqs {
 				reqs[i] = Request{Method: "GET", Path: fmt.Sprintf("/r%d", i)}
 			}
-			out, err := New(Options{Strategy: st, Timeout: 5 * time.Second}).Fire(context.Background(), urls, reqs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if out.Strategy != st || out.Start.IsZero() {
-				t.Errorf("outcome strategy %q, start %v; want %q and a start", out.Strategy, out.Start, st)
+			out := fire(t, st, Options{Timeout: 5 * time.Second}, urls, reqs)
+			if out.Start.IsZero() {
+				t.Error("Outcome.Start is zero")
 			}
 			for i, x := range out.Exchanges {
 				want := fmt.Sprintf("server %d saw /base/r%d", i%2, i)
@@ -192,17 +186,13 @@ func TestFireRoundRobinOverTargets(t *testing.T) {
 }
 
 func TestFireRedactsCapturedSecretsOnly(t *testing.T) {
-	for _, st := range lbStrategies {
+	for _, st := range Strategies {
 		t.Run(string(st), func(t *testing.T) {
-			srv, _ := lbServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			srv, _ := testServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				io.WriteString(w, r.Header.Get("Authorization")+"|"+r.Header.Get("X-Tenant")+"|"+r.Header.Get("Idempotency-Key"))
 			}), false)
-			e := New(Options{Strategy: st, Timeout: 5 * time.Second, Secrets: []string{"X-Tenant"}})
-			out, err := e.Fire(context.Background(), []string{srv.URL}, []Request{{Method: "POST", Path: "/", Body: []byte("b"),
+			out := fire(t, st, Options{Timeout: 5 * time.Second, Secrets: []string{"X-Tenant"}}, []string{srv.URL}, []Request{{Method: "POST", Path: "/", Body: []byte("b"),
 				Header: http.Header{"Authorization": {"Bearer s3cret"}, "X-Tenant": {"acme"}, "Idempotency-Key": {"k1"}}}})
-			if err != nil {
-				t.Fatal(err)
-			}
 			x := out.Exchanges[0]
 			if got, want := string(x.Body), "Bearer s3cret|acme|k1"; got != want {
 				t.Errorf("server saw %q; want %q", got, want)
@@ -219,34 +209,37 @@ func TestFireRedactsCapturedSecretsOnly(t *testing.T) {
 }
 
 func TestFireRecordsRedirectsWithoutFollowing(t *testing.T) {
-	for _, st := range lbStrategies {
-		t.Run(string(st), func(t *testing.T) {
-			var followed atomic.Int32
-			mux := http.NewServeMux()
-			mux.HandleFunc("/from", func(w http.ResponseWriter, r *http.Request) {
-				http.Redirect(w, r, "/to", http.StatusSeeOther)
-			})
-			mux.HandleFunc("/to", func(w http.ResponseWriter, r *http.Request) { followed.Add(1) })
-			srv, _ := lbServer(t, mux, false)
-			out, err := New(Options{Strategy: st, Timeout: 5 * time.Second}).Fire(context.Background(), []string{srv.URL},
-				lbRequests(3, Request{Method: "POST", Path: "/from", Body: []byte("x")}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, x := range out.Exchanges {
-				if x.Err != nil || x.Status != http.StatusSeeOther || x.Header.Get("Location") != "/to" {
-					t.Errorf("racer %d: %v, status %d, Location %q; want 303 to /to", x.Racer, x.Err, x.Status, x.Header.Get("Location"))
+	for _, st := range Strategies {
+		for _, tc := range []struct {
+			status int
+			req    Request
+			n      int
+		}{
+			{http.StatusFound, Request{Path: "/from"}, 2},
+			{http.StatusSeeOther, Request{Method: "POST", Path: "/from", Body: []byte("x")}, 3},
+		} {
+			t.Run(fmt.Sprintf("%s/%d", st, tc.status), func(t *testing.T) {
+				var followed atomic.Int32
+				mux := http.NewServeMux()
+				mux.HandleFunc("/from", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/to", tc.status) })
+				mux.HandleFunc("/to", func(w http.ResponseWriter, r *http.Request) { followed.Add(1) })
+				srv, _ := testServer(t, mux, false)
+				out := fire(t, st, Options{Timeout: 5 * time.Second}, []string{srv.URL}, copies(tc.n, tc.req))
+				for _, x := range out.Exchanges {
+					if x.Err != nil || x.Status != tc.status || x.Header.Get("Location") != "/to" {
+						t.Errorf("racer %d: %v, status %d, Location %q; want %d to /to", x.Racer, x.Err, x.Status, x.Header.Get("Location"), tc.status)
+					}
 				}
-			}
-			if n := followed.Load(); n != 0 {
-				t.Errorf("redirect followed %d times", n)
-			}
-		})
+				if n := followed.Load(); n != 0 {
+					t.Errorf("redirect followed %d times", n)
+				}
+			})
+		}
 	}
 }
 
 func TestBarrierExchanges(t *testing.T) {
-	srv, cfg := lbServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, cfg := testServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("X-Len", fmt.Sprint(len(body)))
 		w.WriteHeader(http.StatusCreated)
@@ -256,10 +249,7 @@ func TestBarrierExchanges(t *testing.T) {
 	for i := range reqs {
 		reqs[i] = Request{Method: "POST", Path: "/", Body: []byte(strings.Repeat("b", i*1000))}
 	}
-	out, err := New(Options{Strategy: Barrier, TLS: cfg, Timeout: 5 * time.Second, MaxBody: 2500}).Fire(context.Background(), []string{srv.URL}, reqs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := fire(t, Barrier, Options{TLS: cfg, Timeout: 5 * time.Second, MaxBody: 2500}, []string{srv.URL}, reqs)
 	for i, x := range out.Exchanges {
 		wantBody := reqs[i].Body[:min(len(reqs[i].Body), 2500)]
 		if x.Err != nil || x.Status != 201 || x.Header.Get("X-Len") != fmt.Sprint(i*1000) ||
@@ -276,14 +266,9 @@ func TestBarrierExchanges(t *testing.T) {
 }
 
 func TestBarrierTransportErrorsAreData(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "http://" + ln.Addr().String()
-	ln.Close()
-	silent := lbRaw(t, func(c net.Conn) { io.Copy(io.Discard, c) })
-	tlsSrv, _ := lbServer(t, http.NotFoundHandler(), true)
+	refused := closedURL(t)
+	silent := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	tlsSrv, _ := testServer(t, http.NotFoundHandler(), true)
 	for _, tc := range []struct {
 		name, target string
 		timeout      time.Duration
@@ -295,10 +280,7 @@ func TestBarrierTransportErrorsAreData(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			out, err := New(Options{Strategy: Barrier, Timeout: tc.timeout}).Fire(context.Background(), []string{tc.target}, lbRequests(2, Request{Path: "/"}))
-			if err != nil {
-				t.Fatal(err)
-			}
+			out := fire(t, Barrier, Options{Timeout: tc.timeout}, []string{tc.target}, copies(2, Request{Path: "/"}))
 			if d := time.Since(start); d > tc.timeout+3*time.Second {
 				t.Errorf("Fire took %v; want it bounded by the %v timeout", d, tc.timeout)
 			}
@@ -317,25 +299,22 @@ func TestBarrierTransportErrorsAreData(t *testing.T) {
 }
 
 func TestResponseCredentialsRedacted(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, _ := testServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: "session", Value: "s3cr3t"})
+		w.Header().Set("X-Tenant", r.Header.Get("X-Tenant")) // echoes a secret header back
 		w.Header().Set("ETag", `"v1"`)
 		w.WriteHeader(http.StatusCreated)
-	}))
-	defer srv.Close()
-	for _, st := range []Strategy{LastByte, Barrier} {
-		out, err := New(Options{Strategy: st, Secrets: []string{"X-Tenant"}}).Fire(t.Context(), []string{srv.URL}, []Request{{
+	}), false)
+	for _, st := range Strategies {
+		out := fire(t, st, Options{Secrets: []string{"X-Tenant"}}, []string{srv.URL}, []Request{{
 			Method: http.MethodGet, Path: "/", Header: http.Header{"Authorization": {"Bearer abc"}, "X-Tenant": {"t1"}},
 		}})
-		if err != nil {
-			t.Fatal(err)
-		}
 		x := out.Exchanges[0]
 		if x.Status != http.StatusCreated || x.Header.Get("ETag") != `"v1"` {
 			t.Errorf("%s: status %d ETag %q, want 201 and the ETag kept", st, x.Status, x.Header.Get("ETag"))
 		}
-		if got := x.Header.Get("Set-Cookie"); got != Redacted {
-			t.Errorf("%s: response Set-Cookie captured as %q, want %q", st, got, Redacted)
+		if got, echo := x.Header.Get("Set-Cookie"), x.Header.Get("X-Tenant"); got != Redacted || echo != Redacted {
+			t.Errorf("%s: response Set-Cookie captured as %q, echoed X-Tenant as %q, want both %q", st, got, echo, Redacted)
 		}
 		if a, tn := x.Request.Header.Get("Authorization"), x.Request.Header.Get("X-Tenant"); a != Redacted || tn != Redacted {
 			t.Errorf("%s: request Authorization %q, X-Tenant %q, want both redacted", st, a, tn)
@@ -344,16 +323,13 @@ func TestResponseCredentialsRedacted(t *testing.T) {
 }
 
 func TestAutoFallsBackToLastByteAndEveryStrategySpeaksTLS(t *testing.T) {
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, cfg := testServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = w.Write(b)
-	}))
-	defer srv.Close()
-	pool := x509.NewCertPool()
-	pool.AddCert(srv.Certificate())
+	}), true)
 	for _, st := range []Strategy{Auto, LastByte, Barrier} {
-		e := New(Options{Strategy: st, TLS: &tls.Config{RootCAs: pool}})
+		e := New(Options{Strategy: st, TLS: cfg})
 		reqs := []Request{{Method: http.MethodPost, Path: "/a", Body: []byte("one")}, {Method: http.MethodPost, Path: "/b", Body: []byte("two")}}
 		out, err := e.Fire(t.Context(), []string{srv.URL}, reqs)
 		if err != nil {
@@ -371,5 +347,37 @@ func TestAutoFallsBackToLastByteAndEveryStrategySpeaksTLS(t *testing.T) {
 				t.Errorf("%s racer %d: status %d body %q err %v", st, i, x.Status, x.Body, x.Err)
 			}
 		}
+	}
+}
+
+func TestReferenceServerDuplicateCreate(t *testing.T) {
+	for _, tc := range []struct {
+		st    Strategy
+		tlsOn bool
+	}{{LastByte, false}, {LastByte, true}, {H2, false}, {Barrier, false}} {
+		t.Run(fmt.Sprintf("%s/tls=%v", tc.st, tc.tlsOn), func(t *testing.T) {
+			srv, cfg := testServer(t, api.New(store.NewMemory(store.Options{}), api.Options{}), tc.tlsOn)
+			const n = 8
+			reqs := make([]Request, n)
+			for i := range reqs {
+				reqs[i] = Request{Method: "POST", Path: "/items",
+					Header: http.Header{"Content-Type": {"application/json"}},
+					Body:   fmt.Appendf(nil, `{"sku":"SKU-RACE-1","name":"racer %d","price":100,"stock":5}`, i)}
+			}
+			out := fire(t, tc.st, Options{TLS: cfg, Timeout: 10 * time.Second}, []string{srv.URL}, reqs)
+			counts := map[int]int{}
+			for _, x := range out.Exchanges {
+				if x.Err != nil {
+					t.Fatalf("racer %d: %v", x.Racer, x.Err)
+				}
+				counts[x.Status]++
+				if x.Status == http.StatusConflict && x.Header.Get("Content-Type") != "application/problem+json" {
+					t.Errorf("racer %d: 409 as %q; want application/problem+json", x.Racer, x.Header.Get("Content-Type"))
+				}
+			}
+			if counts[201] != 1 || counts[409] != n-1 {
+				t.Errorf("statuses %v; want one 201 and %d 409", counts, n-1)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,7 +12,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -36,9 +35,6 @@ const (
 	h2ProbeWait     = 2 * time.Second
 	h2SettleWait    = time.Second // the longest the release waits for settle PING ACKs
 )
-
-// h2past is a deadline in the past: setting it makes every pending read and write fail now.
-var h2past = time.Unix(1, 0)
 
 // h2SettlePing is the payload of the PING sent after a connection's streams are opened: its
 // ACK proves the server has read every frame before it.
@@ -60,9 +56,9 @@ var errH2Closed = errors.New("connection ended before the release")
 // flow control allows, every stream's HEADERS (without END_STREAM) and all of its body but
 // the last byte, then a PING; once the PING ACKs are back (see h2settle), one write per
 // connection, back to back for all connections, carries every stream's closing DATA frame
-// (the last body byte, or an empty frame, with END_STREAM). The release frames are encoded
-// and every write lock taken before the first release timestamp, so only a clock read
-// separates it from its write syscall.
+// (the last body byte, or an empty frame, with END_STREAM). The release frames are encoded,
+// sealed into TLS records for https, and every write lock taken before the first release
+// timestamp, so only a clock read separates it from its raw write(2), as in lastbyte.
 //
 // A server cannot have a request's whole body before its release frame arrives. A server
 // that dispatches handlers on HEADERS (Go's does) may start a bodiless request early, but all
@@ -173,38 +169,43 @@ func (r *race) h2failAll(racers []int, err *TransportError) {
 // h2run is the race over open connections: readers first, then every connection's streams
 // opened, then the release.
 func (r *race) h2run(ctx context.Context, conns []*h2conn) {
-	deadline := r.mono.Add(r.e.opts.Timeout)
+	deadline := r.deadline()
 	var readers sync.WaitGroup
 	for _, c := range conns {
-		// The deadline comes first: a context that already ended must win over it.
-		_ = c.conn.SetDeadline(deadline)
-		stop := context.AfterFunc(ctx, c.abort)
-		defer stop()
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			c.readLoop()
-		}()
+		defer bound(ctx, c.conn, deadline)()
+		readers.Go(c.readLoop)
 	}
 	for _, c := range conns {
 		if err := c.prepare(); err != nil {
 			c.failAndClose(c.errFor(err))
-			c.rel = nil
 		}
 	}
 	h2settle(conns, min(r.e.opts.Timeout/4, h2SettleWait))
+	// Under every write lock, so that nothing is written between them and the release, TLS
+	// seals each connection's release frames into records. A connection already closed has
+	// no stream left to release.
 	for _, c := range conns {
 		c.wmu.Lock()
-	}
-	// The release: no allocation, lock or encoding between a clock read and its write.
-	for _, c := range conns {
-		if len(c.rel) == 0 {
-			continue
+		if c.closed {
+			c.rel = nil
 		}
-		c.relAt = r.since()
-		_, c.relErr = c.conn.Write(c.rel)
+		if len(c.rel) > 0 {
+			c.rel, c.relErr = c.conn.seal(c.rel)
+		}
 	}
+	// The release: no allocation, lock, encoding or encryption between a clock read and its
+	// raw write.
 	for _, c := range conns {
+		if len(c.rel) > 0 && c.relErr == nil {
+			c.relAt = r.since()
+			c.relSent = c.conn.writeRaw(c.rel)
+		}
+	}
+	// What a raw write could not place goes through the poller: late, but with a proper error.
+	for _, c := range conns {
+		if len(c.rel) > 0 && c.relErr == nil && c.relSent < len(c.rel) {
+			_, c.relErr = c.conn.tcp.Write(c.rel[c.relSent:])
+		}
 		c.wmu.Unlock()
 	}
 	for _, c := range conns {
@@ -234,13 +235,15 @@ func h2settle(conns []*h2conn, wait time.Duration) {
 type h2conn struct {
 	r    *race
 	ctx  context.Context
-	conn net.Conn
+	conn *raceConn
 	rfr  *http2.Framer // reads: the handshake's, then only readLoop's
 
 	// Writing: the firing goroutine encodes into wbuf (streams) and relBuf (the release),
 	// readLoop into cbuf (acks, window updates, resets); each buffer goes out in one
-	// conn.Write under wmu.
+	// conn.Write under wmu. The connection is closed under wmu too (closed), so that the
+	// release's raw write never reaches a closed descriptor, which the process may reuse.
 	wmu    sync.Mutex
+	closed bool
 	wbuf   bytes.Buffer
 	wfr    *http2.Framer
 	relBuf bytes.Buffer
@@ -250,9 +253,10 @@ type h2conn struct {
 	hbuf   bytes.Buffer
 	henc   *hpack.Encoder
 
-	rel    []byte        // the encoded release
-	relAt  time.Duration // when the release was written
-	relErr error
+	rel     []byte        // the encoded release; sealed, for TLS, just before it is written
+	relAt   time.Duration // when the release was written
+	relSent int           // how much of rel the raw write placed
+	relErr  error
 
 	wake    chan struct{} // a send window grew (capacity 1)
 	settled chan struct{} // closed when the server acknowledged the settle PING
@@ -295,21 +299,20 @@ type h2stream struct {
 
 // h2dial opens a connection to t and exchanges SETTINGS.
 func (r *race) h2dial(ctx context.Context, t target) (*h2conn, *TransportError) {
-	conn, terr := r.e.h2netDial(ctx, t, []string{http2.NextProtoTLS})
+	conn, terr := r.e.dial(ctx, t, []string{http2.NextProtoTLS})
 	if terr != nil {
 		if terr.Kind == ErrTLS && strings.Contains(terr.Message, "no application protocol") {
 			terr.Message += " (the server does not offer HTTP/2 over TLS: ALPN h2)"
 		}
 		return nil, terr
 	}
-	if tc, ok := conn.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol != http2.NextProtoTLS {
+	if tc, ok := conn.Conn.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol != http2.NextProtoTLS {
 		_ = conn.Close()
 		return nil, &TransportError{Kind: ErrProtocol, Message: fmt.Sprintf(
 			"%s does not speak HTTP/2 over TLS (ALPN h2 not negotiated)", t.base.Host)}
 	}
 	c := newH2Conn(ctx, r, conn)
-	_ = conn.SetDeadline(time.Now().Add(r.e.opts.Timeout))
-	stop := context.AfterFunc(ctx, c.abort)
+	stop := bound(ctx, conn, time.Now().Add(r.e.opts.Timeout))
 	err := c.handshake()
 	stop()
 	if err != nil {
@@ -325,44 +328,8 @@ func (r *race) h2dial(ctx context.Context, t target) (*h2conn, *TransportError) 
 	return c, nil
 }
 
-// h2netDial connects to t, with a TLS handshake offering protos for https. Its errors are
-// classified: ErrDial, ErrTLS or ErrTimeout.
-func (e *Engine) h2netDial(ctx context.Context, t target, protos []string) (net.Conn, *TransportError) {
-	port := t.base.Port()
-	if port == "" {
-		port = "80"
-		if t.base.Scheme == "https" {
-			port = "443"
-		}
-	}
-	d := net.Dialer{Timeout: e.opts.Timeout}
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(t.base.Hostname(), port))
-	if err != nil {
-		return nil, classify(err)
-	}
-	if t.base.Scheme != "https" {
-		return conn, nil
-	}
-	cfg := e.tlsConfig()
-	cfg.NextProtos = protos
-	if cfg.ServerName == "" {
-		cfg.ServerName = t.base.Hostname()
-	}
-	tc := tls.Client(conn, cfg)
-	_ = conn.SetDeadline(time.Now().Add(e.opts.Timeout))
-	if err := tc.HandshakeContext(ctx); err != nil {
-		_ = conn.Close()
-		te := classify(err)
-		if te.Kind != ErrTimeout {
-			te.Kind = ErrTLS
-		}
-		return nil, te
-	}
-	return tc, nil
-}
-
 // newH2Conn wraps conn, before any HTTP/2 byte was exchanged, for race r.
-func newH2Conn(ctx context.Context, r *race, conn net.Conn) *h2conn {
+func newH2Conn(ctx context.Context, r *race, conn *raceConn) *h2conn {
 	c := &h2conn{
 		r: r, ctx: ctx, conn: conn,
 		rfr:        http2.NewFramer(nil, bufio.NewReaderSize(conn, 64<<10)),
@@ -628,13 +595,18 @@ func (c *h2conn) write(b []byte) error {
 	return err
 }
 
-// abort makes every pending read and write fail now (the context ended).
-func (c *h2conn) abort() { _ = c.conn.SetDeadline(h2past) }
-
 // failAndClose ends every open stream with err and closes the connection, which ends
 // readLoop.
 func (c *h2conn) failAndClose(err *TransportError) {
 	c.fail(err)
+	c.close()
+}
+
+// close closes the connection under the write lock.
+func (c *h2conn) close() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.closed = true
 	_ = c.conn.Close()
 }
 
@@ -689,7 +661,7 @@ func (c *h2conn) signal() {
 // then closes the connection.
 func (c *h2conn) readLoop() {
 	defer close(c.dead)
-	defer func() { _ = c.conn.Close() }()
+	defer c.close()
 	for c.pending() {
 		f, err := c.rfr.ReadFrame()
 		var se http2.StreamError
@@ -822,7 +794,7 @@ func (c *h2conn) onHeaders(s *h2stream, f *http2.MetaHeadersFrame) {
 		k := http.CanonicalHeaderKey(hf.Name)
 		h[k] = append(h[k], hf.Value)
 	}
-	x.Status, x.Proto, x.Header = status, "HTTP/2.0", Redact(h, nil)
+	x.Status, x.Proto, x.Header = status, "HTTP/2.0", redact(h, c.r.e.opts.Secrets)
 	if f.StreamEnded() {
 		c.finish(s, nil)
 	}
@@ -895,55 +867,35 @@ func (c *h2conn) errFor(err error) *TransportError {
 	return &TransportError{Kind: ErrProtocol, Message: err.Error()}
 }
 
-// h2fields are the header fields of req to t: the pseudo-headers, then its headers
-// lowercased (less the connection-specific ones HTTP/2 forbids), then content-length.
+// h2fields are the header fields of req to t: the pseudo-headers (a Host header names the
+// authority), then its headers lowercased (less the connection-specific ones HTTP/2 forbids),
+// then content-length.
 func h2fields(t target, req Request, rawURL string) ([]hpack.HeaderField, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("request URL %q: %w", rawURL, err)
-	}
-	method := req.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	if !httpguts.ValidHeaderFieldName(method) {
-		return nil, fmt.Errorf("invalid method %q", method)
-	}
-	authority := t.base.Host
-	if h := req.Header.Get("Host"); h != "" {
-		authority = h
-	}
-	fs := []hpack.HeaderField{
-		{Name: ":method", Value: method},
-		{Name: ":scheme", Value: t.base.Scheme},
-		{Name: ":authority", Value: authority},
-		{Name: ":path", Value: u.RequestURI()},
-	}
-	keys := make([]string, 0, len(req.Header))
-	for k := range req.Header {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		name := strings.ToLower(k)
-		switch name {
+	h, err := newHead(rawURL, req, func(name string) bool {
+		switch strings.ToLower(name) {
 		case "host", "content-length", "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
+			return true
+		}
+		return false
+	})
+	if err != nil {
+		return nil, err
+	}
+	fs := make([]hpack.HeaderField, 0, 5+len(h.fields))
+	fs = append(fs,
+		hpack.HeaderField{Name: ":method", Value: h.method},
+		hpack.HeaderField{Name: ":scheme", Value: t.base.Scheme},
+		hpack.HeaderField{Name: ":authority", Value: cmp.Or(req.Header.Get("Host"), t.base.Host)},
+		hpack.HeaderField{Name: ":path", Value: h.uri},
+	)
+	for _, f := range h.fields {
+		name := strings.ToLower(f.name)
+		if name == "te" && f.value != "trailers" {
 			continue
 		}
-		if !httpguts.ValidHeaderFieldName(k) {
-			return nil, fmt.Errorf("invalid header name %q", k)
-		}
-		for _, v := range req.Header[k] {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return nil, fmt.Errorf("header %s has an invalid value", k)
-			}
-			if name == "te" && v != "trailers" {
-				continue
-			}
-			fs = append(fs, hpack.HeaderField{Name: name, Value: v, Sensitive: IsSensitive(k)})
-		}
+		fs = append(fs, hpack.HeaderField{Name: name, Value: f.value, Sensitive: IsSensitive(f.name)})
 	}
-	if len(req.Body) > 0 || method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
+	if h.length {
 		fs = append(fs, hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(req.Body))})
 	}
 	return fs, nil
@@ -952,17 +904,15 @@ func h2fields(t target, req Request, rawURL string) ([]hpack.HeaderField, error)
 // speaksH2 reports whether t speaks HTTP/2: by ALPN for https, by an h2c prior-knowledge
 // preface answered with SETTINGS within a short wait for http. Any failure means no.
 func (e *Engine) speaksH2(ctx context.Context, t target) bool {
-	conn, terr := e.h2netDial(ctx, t, []string{http2.NextProtoTLS, "http/1.1"})
+	conn, terr := e.dial(ctx, t, []string{http2.NextProtoTLS, "http/1.1"})
 	if terr != nil {
 		return false
 	}
 	defer func() { _ = conn.Close() }()
-	if tc, ok := conn.(*tls.Conn); ok {
+	if tc, ok := conn.Conn.(*tls.Conn); ok {
 		return tc.ConnectionState().NegotiatedProtocol == http2.NextProtoTLS
 	}
-	_ = conn.SetDeadline(time.Now().Add(min(e.opts.Timeout, h2ProbeWait)))
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(h2past) })
-	defer stop()
+	defer bound(ctx, conn, time.Now().Add(min(e.opts.Timeout, h2ProbeWait)))()
 	var b bytes.Buffer
 	b.WriteString(http2.ClientPreface)
 	_ = http2.NewFramer(&b, nil).WriteSettings()

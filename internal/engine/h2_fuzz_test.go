@@ -96,34 +96,18 @@ func FuzzH2Response(f *testing.F) {
 	})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const maxBody = 100
-		e := New(Options{Timeout: time.Second, MaxBody: maxBody})
 		tg := target{base: &url.URL{Scheme: "http", Host: "fuzz.test"}, raw: "http://fuzz.test"}
-		reqs := []Request{
+		r := New(Options{Timeout: time.Second, MaxBody: maxBody}).newRace([]target{tg}, []Request{
 			{Method: "GET", Path: "/"},
 			{Method: "POST", Path: "/items", Body: []byte("x")},
 			{Method: "PUT", Path: "/items/1", Body: bytes.Repeat([]byte("y"), 70_000)},
-		}
-		r := &race{e: e, targets: []target{tg}, reqs: reqs, xs: make([]Exchange, len(reqs))}
-		for i := range reqs {
-			r.xs[i] = Exchange{Racer: i, Target: tg.raw, Request: e.capture(tg, reqs[i])}
-		}
-		ctx := context.Background()
-		c := newH2Conn(ctx, r, &h2MemConn{r: bytes.NewReader(append(bytes.Clone(settings), data...))})
-		if err := c.handshake(); err != nil {
-			t.Fatalf("handshake on a valid SETTINGS: %v", err)
-		}
-		for i := range reqs {
-			fs, err := h2fields(tg, reqs[i], r.xs[i].Request.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.add(i, fs)
-		}
+		})
+		c := h2TestConn(t, r, &h2MemConn{r: bytes.NewReader(append(bytes.Clone(settings), data...))})
 		r.start()
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			r.h2run(ctx, []*h2conn{c})
+			r.h2run(context.Background(), []*h2conn{c})
 		}()
 		select {
 		case <-done:

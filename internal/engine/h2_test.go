@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
-	"log"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,28 +19,7 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-
-	"github.com/conflictcheck/conflictcheck/reference-server/api"
-	"github.com/conflictcheck/conflictcheck/reference-server/server"
-	"github.com/conflictcheck/conflictcheck/reference-server/store"
 )
-
-// h2cServer is an httptest server speaking HTTP/1.1 and cleartext HTTP/2 with prior
-// knowledge; maxStreams > 0 sets its SETTINGS_MAX_CONCURRENT_STREAMS.
-func h2cServer(t *testing.T, h http.Handler, maxStreams int) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(h)
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	srv.Config.Protocols = &p
-	if maxStreams > 0 {
-		srv.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: maxStreams}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 // h2TLSServer is an httptest server speaking HTTP/2 over TLS, and a client config trusting it.
 func h2TLSServer(t *testing.T, h http.Handler) (*httptest.Server, *tls.Config) {
@@ -52,30 +28,7 @@ func h2TLSServer(t *testing.T, h http.Handler) (*httptest.Server, *tls.Config) {
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	return srv, h2TrustConfig(srv)
-}
-
-// h2QuietLog swallows the handshake errors test servers log on purpose-made failures.
-var h2QuietLog = log.New(io.Discard, "", 0)
-
-func h2TrustConfig(srv *httptest.Server) *tls.Config {
-	pool := x509.NewCertPool()
-	pool.AddCert(srv.Certificate())
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-}
-
-// h2Fire fires reqs at targets with the h2 strategy.
-func h2Fire(t *testing.T, opts Options, targets []string, reqs []Request) Outcome {
-	t.Helper()
-	opts.Strategy = H2
-	out, err := New(opts).Fire(context.Background(), targets, reqs)
-	if err != nil {
-		t.Fatalf("Fire: %v", err)
-	}
-	if out.Strategy != H2 {
-		t.Fatalf("Strategy = %s; want h2", out.Strategy)
-	}
-	return out
+	return srv, trustConfig(srv)
 }
 
 // h2Echo answers with the status in the X-Status request header (200 by default), the
@@ -108,17 +61,14 @@ func TestH2ExchangesMatchWhatTheServerSent(t *testing.T) {
 		{Method: "PUT", Path: "/echo", Header: http.Header{"X-Test": {"big"}, "X-Status": {"409"}}, Body: big},
 		{Method: "GET", Path: "/", Header: http.Header{"X-Test": {"get"}, "Authorization": {"Bearer s3cret"}}},
 	}
-	h2c := h2cServer(t, http.HandlerFunc(h2Echo), 0)
+	h2c, _ := testServer(t, http.HandlerFunc(h2Echo), false)
 	tlsSrv, cfg := h2TLSServer(t, http.HandlerFunc(h2Echo))
 	for _, tc := range []struct {
 		name, url string
 		cfg       *tls.Config
 	}{{"h2c", h2c.URL, nil}, {"tls", tlsSrv.URL, cfg}} {
 		t.Run(tc.name, func(t *testing.T) {
-			out := h2Fire(t, Options{TLS: tc.cfg, Timeout: 5 * time.Second}, []string{tc.url}, reqs)
-			if got, want := len(out.Exchanges), len(reqs); got != want {
-				t.Fatalf("%d exchanges; want %d", got, want)
-			}
+			out := fire(t, H2, Options{TLS: tc.cfg, Timeout: 5 * time.Second}, []string{tc.url}, reqs)
 			if out.Start.IsZero() {
 				t.Error("Outcome.Start is zero")
 			}
@@ -215,7 +165,7 @@ func TestH2RespectsMaxConcurrentStreams(t *testing.T) {
 	for i := range reqs {
 		reqs[i] = Request{Method: "POST", Path: "/", Body: []byte(strconv.Itoa(i))}
 	}
-	out := h2Fire(t, Options{Timeout: 10 * time.Second}, []string{srv.URL}, reqs)
+	out := fire(t, H2, Options{Timeout: 10 * time.Second}, []string{srv.URL}, reqs)
 	for i, x := range out.Exchanges {
 		if x.Err != nil || x.Status != http.StatusNoContent {
 			t.Errorf("racer %d: status %d, error %v; want 204", i, x.Status, x.Err)
@@ -251,47 +201,17 @@ func TestH2HandlersOverlap(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	srv := h2cServer(t, h, 0)
+	srv, _ := testServer(t, h, false)
 	reqs := make([]Request, n)
 	for i := range reqs {
 		reqs[i] = Request{Method: "POST", Path: "/", Body: []byte(`{"a":1}`)}
 	}
-	out := h2Fire(t, Options{Timeout: 10 * time.Second}, []string{srv.URL}, reqs)
+	out := fire(t, H2, Options{Timeout: 10 * time.Second}, []string{srv.URL}, reqs)
 	if got := sawAll.Load(); got != n {
 		t.Errorf("%d of %d handlers saw all %d in flight at once; want every one", got, n, n)
 	}
 	if !out.Overlapped() {
 		t.Errorf("Overlapped() = false; want true")
-	}
-}
-
-func TestH2ReferenceServerDuplicateCreate(t *testing.T) {
-	log := slog.New(slog.DiscardHandler)
-	hs := server.NewHTTPServer(api.New(store.NewMemory(store.Options{}), api.Options{}), log)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = hs.Serve(ln) }()
-	t.Cleanup(func() { _ = hs.Close() })
-
-	const n = 8
-	reqs := make([]Request, n)
-	for i := range reqs {
-		reqs[i] = Request{Method: "POST", Path: "/items",
-			Header: http.Header{"Content-Type": {"application/json"}},
-			Body:   fmt.Appendf(nil, `{"sku":"SKU-H2","name":"racer %d","price":100,"stock":1}`, i)}
-	}
-	out := h2Fire(t, Options{Timeout: 10 * time.Second}, []string{"http://" + ln.Addr().String()}, reqs)
-	counts := map[int]int{}
-	for i, x := range out.Exchanges {
-		if x.Err != nil {
-			t.Fatalf("racer %d: %v", i, x.Err)
-		}
-		counts[x.Status]++
-	}
-	if counts[201] != 1 || counts[409] != n-1 {
-		t.Errorf("statuses %v; want one 201 and %d 409", counts, n-1)
 	}
 }
 
@@ -302,9 +222,9 @@ func TestH2Timeout(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	srv := h2cServer(t, h, 0)
+	srv, _ := testServer(t, h, false)
 	begin := time.Now()
-	out := h2Fire(t, Options{Timeout: 300 * time.Millisecond}, []string{srv.URL}, []Request{{Method: "GET"}, {Method: "GET"}})
+	out := fire(t, H2, Options{Timeout: 300 * time.Millisecond}, []string{srv.URL}, []Request{{Method: "GET"}, {Method: "GET"}})
 	if took := time.Since(begin); took > 3*time.Second {
 		t.Errorf("Fire took %v with a 300ms timeout", took)
 	}
@@ -320,7 +240,7 @@ func TestH2Timeout(t *testing.T) {
 
 func TestH2ContextCancelled(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
-	srv := h2cServer(t, h, 0)
+	srv, _ := testServer(t, h, false)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	begin := time.Now()
@@ -341,7 +261,7 @@ func TestH2BodyCap(t *testing.T) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 		_, _ = w.Write(bytes.Repeat([]byte("z"), n))
 	})
-	srv := h2cServer(t, h, 0)
+	srv, _ := testServer(t, h, false)
 	for _, tc := range []struct {
 		name      string
 		size, max int
@@ -352,7 +272,7 @@ func TestH2BodyCap(t *testing.T) {
 		{"beyond the stream window", 5 << 20, 6 << 20, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out := h2Fire(t, Options{MaxBody: int64(tc.max), Timeout: 10 * time.Second}, []string{srv.URL},
+			out := fire(t, H2, Options{MaxBody: int64(tc.max), Timeout: 10 * time.Second}, []string{srv.URL},
 				[]Request{{Method: "GET", Path: "/?n=" + strconv.Itoa(tc.size)}})
 			x := out.Exchanges[0]
 			if x.Err != nil || x.Status != 200 {
@@ -366,15 +286,10 @@ func TestH2BodyCap(t *testing.T) {
 }
 
 func TestH2DialFailureIsData(t *testing.T) {
-	srv := h2cServer(t, http.HandlerFunc(h2Echo), 0)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + ln.Addr().String()
-	_ = ln.Close()
+	srv, _ := testServer(t, http.HandlerFunc(h2Echo), false)
+	closed := closedURL(t)
 	reqs := []Request{{Method: "GET"}, {Method: "GET"}, {Method: "GET"}, {Method: "GET"}}
-	out := h2Fire(t, Options{Timeout: 5 * time.Second}, []string{srv.URL, closed}, reqs)
+	out := fire(t, H2, Options{Timeout: 5 * time.Second}, []string{srv.URL, closed}, reqs)
 	for i, x := range out.Exchanges {
 		if i%2 == 0 && (x.Err != nil || x.Status != 200) {
 			t.Errorf("racer %d (live target): status %d, error %v; want 200", i, x.Status, x.Err)
@@ -390,7 +305,7 @@ func TestH2HTTP1OnlyTargetIsAnError(t *testing.T) {
 	t.Cleanup(srv.Close)
 	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(h2Echo))
 	t.Cleanup(tlsSrv.Close)
-	tlsSrv.Config.ErrorLog = h2QuietLog
+	tlsSrv.Config.ErrorLog = quietLog
 	for _, tc := range []struct {
 		url  string
 		cfg  *tls.Config
@@ -398,10 +313,10 @@ func TestH2HTTP1OnlyTargetIsAnError(t *testing.T) {
 		msg  string
 	}{
 		{srv.URL, nil, ErrProtocol, "looked like an HTTP/1.1 header"},
-		{tlsSrv.URL, h2TrustConfig(tlsSrv), ErrTLS, "ALPN h2"},
+		{tlsSrv.URL, trustConfig(tlsSrv), ErrTLS, "ALPN h2"},
 	} {
-		out := h2Fire(t, Options{TLS: tc.cfg, Timeout: 3 * time.Second}, []string{tc.url}, []Request{{Method: "GET"}})
-		h2Want(t, 0, out.Exchanges[0], 0, "", tc.kind, tc.msg)
+		out := fire(t, H2, Options{TLS: tc.cfg, Timeout: 3 * time.Second}, []string{tc.url}, []Request{{Method: "GET"}})
+		h2Want(t, 0, out.Exchanges[0], h2Failed(tc.kind, tc.msg))
 		if x := out.Exchanges[0]; x.WriteStart != 0 || x.Release != 0 {
 			t.Errorf("%s: a racer that never connected has times %v, %v", tc.url, x.WriteStart, x.Release)
 		}
@@ -409,14 +324,14 @@ func TestH2HTTP1OnlyTargetIsAnError(t *testing.T) {
 }
 
 func TestSpeaksH2(t *testing.T) {
-	h2c := h2cServer(t, http.HandlerFunc(h2Echo), 0)
+	h2c, _ := testServer(t, http.HandlerFunc(h2Echo), false)
 	tlsH2, tlsCfg := h2TLSServer(t, http.HandlerFunc(h2Echo))
 	h1 := httptest.NewServer(http.HandlerFunc(h2Echo))
 	t.Cleanup(h1.Close)
 	tlsH1 := httptest.NewTLSServer(http.HandlerFunc(h2Echo))
 	t.Cleanup(tlsH1.Close)
-	tlsH1.Config.ErrorLog = h2QuietLog
-	tlsH2.Config.ErrorLog = h2QuietLog
+	tlsH1.Config.ErrorLog = quietLog
+	tlsH2.Config.ErrorLog = quietLog
 	silent := h2RawServer(t, func(t *testing.T, c *h2RawConn) { _, _ = io.Copy(io.Discard, c.conn) })
 	for _, tc := range []struct {
 		name string
@@ -427,7 +342,7 @@ func TestSpeaksH2(t *testing.T) {
 		{"h2c", h2c.URL, nil, true},
 		{"tls h2", tlsH2.URL, tlsCfg, true},
 		{"http/1.1 only", h1.URL, nil, false},
-		{"tls http/1.1 only", tlsH1.URL, h2TrustConfig(tlsH1), false},
+		{"tls http/1.1 only", tlsH1.URL, trustConfig(tlsH1), false},
 		{"tls untrusted", tlsH2.URL, nil, false},
 		{"silent", silent, nil, false},
 	} {
@@ -439,6 +354,23 @@ func TestSpeaksH2(t *testing.T) {
 			}
 		})
 	}
+}
+
+// h2TestConn is conn, after an HTTP/2 handshake, carrying every racer of r as a stream.
+func h2TestConn(t *testing.T, r *race, conn net.Conn) *h2conn {
+	t.Helper()
+	c := newH2Conn(context.Background(), r, newRaceConn(conn))
+	if err := c.handshake(); err != nil {
+		t.Fatalf("HTTP/2 handshake: %v", err)
+	}
+	for i := range r.reqs {
+		fs, err := h2fields(r.targetOf(i), r.reqs[i], r.xs[i].Request.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.add(i, fs)
+	}
+	return c
 }
 
 // h2Target parses raw into a target.
@@ -476,36 +408,12 @@ type h2RawRequest struct {
 // h2RawServer serves every connection with serve and returns the server's URL.
 func h2RawServer(t *testing.T, serve func(t *testing.T, c *h2RawConn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { _ = conn.Close() }()
-				_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-				c := &h2RawConn{conn: conn, fr: http2.NewFramer(conn, conn), connWin: h2DefaultWindow, streamWin: map[uint32]int64{}}
-				c.fr.ReadMetaHeaders = hpack.NewDecoder(h2TableSize, nil)
-				c.henc = hpack.NewEncoder(&c.hbuf)
-				serve(t, c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		wg.Wait()
+	return rawServer(t, func(conn net.Conn) {
+		c := &h2RawConn{conn: conn, fr: http2.NewFramer(conn, conn), connWin: h2DefaultWindow, streamWin: map[uint32]int64{}}
+		c.fr.ReadMetaHeaders = hpack.NewDecoder(h2TableSize, nil)
+		c.henc = hpack.NewEncoder(&c.hbuf)
+		serve(t, c)
 	})
-	return "http://" + ln.Addr().String()
 }
 
 // handshake reads the client preface and SETTINGS and answers with settings and an ack.
@@ -604,92 +512,106 @@ func h2Gets(n int) []Request {
 	return reqs
 }
 
-// h2Want checks exchange x: status and body when errKind is empty, else the error's kind and
-// that its message contains msg.
-func h2Want(t *testing.T, i int, x Exchange, status int, body string, errKind ErrorKind, msg string) {
+// h2Reply is what an exchange should hold: status and body when kind is empty, else an error
+// of that kind whose message contains msg.
+type h2Reply struct {
+	status int
+	body   string
+	kind   ErrorKind
+	msg    string
+}
+
+func h2OK(status int, body string) h2Reply        { return h2Reply{status: status, body: body} }
+func h2Failed(kind ErrorKind, msg string) h2Reply { return h2Reply{kind: kind, msg: msg} }
+
+// h2Want checks exchange x against want.
+func h2Want(t *testing.T, i int, x Exchange, want h2Reply) {
 	t.Helper()
-	if errKind == "" {
-		if x.Err != nil || x.Status != status || string(x.Body) != body {
-			t.Errorf("racer %d: %d %q, error %v; want %d %q", i, x.Status, x.Body, x.Err, status, body)
+	if want.kind == "" {
+		if x.Err != nil || x.Status != want.status || string(x.Body) != want.body {
+			t.Errorf("racer %d: %d %q, error %v; want %d %q", i, x.Status, x.Body, x.Err, want.status, want.body)
 		}
 		return
 	}
-	if x.Err == nil || x.Err.Kind != errKind || !strings.Contains(x.Err.Message, msg) {
-		t.Errorf("racer %d: error %v; want %s containing %q", i, x.Err, errKind, msg)
+	if x.Err == nil || x.Err.Kind != want.kind || !strings.Contains(x.Err.Message, want.msg) {
+		t.Errorf("racer %d: error %v; want %s containing %q", i, x.Err, want.kind, want.msg)
 	}
 	if x.WriteStart > 0 && x.Done == 0 {
 		t.Errorf("racer %d: a request that failed after it was written has no Done time", i)
 	}
 }
 
-func TestH2GoAwayFailsOnlyUnprocessedStreams(t *testing.T) {
-	url := h2RawServer(t, func(t *testing.T, c *h2RawConn) {
-		if !c.handshake(t) {
-			return
-		}
-		reqs := c.readRequests(t, 5)
-		c.respond(reqs[0].id, 200, "r0")
-		c.respond(reqs[1].id, 200, "r1")
-		_ = c.fr.WriteGoAway(reqs[2].id, http2.ErrCodeNo, nil)
-		c.respond(reqs[2].id, 200, "r2")
-		c.drain()
-	})
-	out := h2Fire(t, Options{Timeout: 5 * time.Second}, []string{url}, h2Gets(5))
-	for i, x := range out.Exchanges {
-		if i < 3 {
-			h2Want(t, i, x, 200, "r"+strconv.Itoa(i), "", "")
-		} else {
-			h2Want(t, i, x, 0, "", ErrProtocol, "GOAWAY NO_ERROR")
-		}
+// TestH2RawServerAnswers fires GETs at a raw server that answers them through answer, one
+// exchange expected per want.
+func TestH2RawServerAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mute   bool // never acknowledge a PING
+		answer func(c *h2RawConn, reqs []*h2RawRequest)
+		want   []h2Reply
+	}{
+		{
+			name: "GOAWAY fails only unprocessed streams",
+			answer: func(c *h2RawConn, reqs []*h2RawRequest) {
+				c.respond(reqs[0].id, 200, "r0")
+				c.respond(reqs[1].id, 200, "r1")
+				_ = c.fr.WriteGoAway(reqs[2].id, http2.ErrCodeNo, nil)
+				c.respond(reqs[2].id, 200, "r2")
+			},
+			want: []h2Reply{h2OK(200, "r0"), h2OK(200, "r1"), h2OK(200, "r2"),
+				h2Failed(ErrProtocol, "GOAWAY NO_ERROR"), h2Failed(ErrProtocol, "GOAWAY NO_ERROR")},
+		},
+		{
+			name: "early close is reset",
+			answer: func(c *h2RawConn, reqs []*h2RawRequest) {
+				c.respond(reqs[0].id, 200, "r0")
+				c.hangUp()
+			},
+			want: []h2Reply{h2OK(200, "r0"), h2Failed(ErrReset, "closed"), h2Failed(ErrReset, "closed")},
+		},
+		{
+			name: "reset stream",
+			answer: func(c *h2RawConn, reqs []*h2RawRequest) {
+				c.respond(reqs[0].id, 200, "r0")
+				_ = c.fr.WriteRSTStream(reqs[1].id, http2.ErrCodeRefusedStream)
+				c.respond(reqs[2].id, 201, "r2")
+			},
+			want: []h2Reply{h2OK(200, "r0"), h2Failed(ErrProtocol, "stream reset: REFUSED_STREAM"), h2OK(201, "r2")},
+		},
+		{
+			name: "malformed response fails its stream only",
+			answer: func(c *h2RawConn, reqs []*h2RawRequest) {
+				_ = c.fr.WriteData(reqs[0].id, true, []byte("no headers"))
+				c.respond(reqs[1].id, 200, "r1")
+			},
+			want: []h2Reply{h2Failed(ErrProtocol, "DATA before the response HEADERS"), h2OK(200, "r1")},
+		},
+		{
+			name: "releases without PING ack",
+			mute: true,
+			answer: func(c *h2RawConn, reqs []*h2RawRequest) {
+				for i, r := range reqs {
+					c.respond(r.id, 200, "r"+strconv.Itoa(i))
+				}
+			},
+			want: []h2Reply{h2OK(200, "r0"), h2OK(200, "r1")},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := h2RawServer(t, func(t *testing.T, c *h2RawConn) {
+				c.mute = tc.mute
+				if !c.handshake(t) {
+					return
+				}
+				tc.answer(c, c.readRequests(t, len(tc.want)))
+				c.drain()
+			})
+			out := fire(t, H2, Options{Timeout: 5 * time.Second}, []string{url}, h2Gets(len(tc.want)))
+			for i, x := range out.Exchanges {
+				h2Want(t, i, x, tc.want[i])
+			}
+		})
 	}
-}
-
-func TestH2EarlyCloseIsReset(t *testing.T) {
-	url := h2RawServer(t, func(t *testing.T, c *h2RawConn) {
-		if !c.handshake(t) {
-			return
-		}
-		reqs := c.readRequests(t, 3)
-		c.respond(reqs[0].id, 200, "r0")
-		c.hangUp()
-	})
-	out := h2Fire(t, Options{Timeout: 5 * time.Second}, []string{url}, h2Gets(3))
-	h2Want(t, 0, out.Exchanges[0], 200, "r0", "", "")
-	for i := 1; i < 3; i++ {
-		h2Want(t, i, out.Exchanges[i], 0, "", ErrReset, "closed")
-	}
-}
-
-func TestH2ResetStream(t *testing.T) {
-	url := h2RawServer(t, func(t *testing.T, c *h2RawConn) {
-		if !c.handshake(t) {
-			return
-		}
-		reqs := c.readRequests(t, 3)
-		c.respond(reqs[0].id, 200, "r0")
-		_ = c.fr.WriteRSTStream(reqs[1].id, http2.ErrCodeRefusedStream)
-		c.respond(reqs[2].id, 201, "r2")
-		c.drain()
-	})
-	out := h2Fire(t, Options{Timeout: 5 * time.Second}, []string{url}, h2Gets(3))
-	h2Want(t, 0, out.Exchanges[0], 200, "r0", "", "")
-	h2Want(t, 1, out.Exchanges[1], 0, "", ErrProtocol, "stream reset: REFUSED_STREAM")
-	h2Want(t, 2, out.Exchanges[2], 201, "r2", "", "")
-}
-
-func TestH2MalformedResponseFailsItsStreamOnly(t *testing.T) {
-	url := h2RawServer(t, func(t *testing.T, c *h2RawConn) {
-		if !c.handshake(t) {
-			return
-		}
-		reqs := c.readRequests(t, 2)
-		_ = c.fr.WriteData(reqs[0].id, true, []byte("no headers"))
-		c.respond(reqs[1].id, 200, "r1")
-		c.drain()
-	})
-	out := h2Fire(t, Options{Timeout: 5 * time.Second}, []string{url}, h2Gets(2))
-	h2Want(t, 0, out.Exchanges[0], 0, "", ErrProtocol, "DATA before the response HEADERS")
-	h2Want(t, 1, out.Exchanges[1], 200, "r1", "", "")
 }
 
 func TestH2AcksPingAndSettings(t *testing.T) {
@@ -718,8 +640,8 @@ func TestH2AcksPingAndSettings(t *testing.T) {
 		c.respond(reqs[0].id, 200, "acked")
 		c.drain()
 	})
-	out := h2Fire(t, Options{Timeout: 5 * time.Second}, []string{url}, h2Gets(1))
-	h2Want(t, 0, out.Exchanges[0], 200, "acked", "", "")
+	out := fire(t, H2, Options{Timeout: 5 * time.Second}, []string{url}, h2Gets(1))
+	h2Want(t, 0, out.Exchanges[0], h2OK(200, "acked"))
 }
 
 func TestH2RespectsFlowControl(t *testing.T) {
@@ -746,27 +668,9 @@ func TestH2RespectsFlowControl(t *testing.T) {
 	for i, b := range bodies {
 		reqs[i] = Request{Method: "POST", Path: "/", Body: b}
 	}
-	out := h2Fire(t, Options{Timeout: 5 * time.Second}, []string{url}, reqs)
+	out := fire(t, H2, Options{Timeout: 5 * time.Second}, []string{url}, reqs)
 	for i, x := range out.Exchanges {
-		h2Want(t, i, x, 200, strconv.Itoa(len(bodies[i])), "", "")
-	}
-}
-
-func TestH2ReleasesWithoutPingAck(t *testing.T) {
-	url := h2RawServer(t, func(t *testing.T, c *h2RawConn) {
-		c.mute = true
-		if !c.handshake(t) {
-			return
-		}
-		reqs := c.readRequests(t, 2)
-		for i, r := range reqs {
-			c.respond(r.id, 200, "r"+strconv.Itoa(i))
-		}
-		c.drain()
-	})
-	out := h2Fire(t, Options{Timeout: 2 * time.Second}, []string{url}, h2Gets(2))
-	for i, x := range out.Exchanges {
-		h2Want(t, i, x, 200, "r"+strconv.Itoa(i), "", "")
+		h2Want(t, i, x, h2OK(200, strconv.Itoa(len(bodies[i]))))
 	}
 }
 
@@ -801,26 +705,12 @@ func TestH2ReleaseIsOneWrite(t *testing.T) {
 	}
 	rec := &h2RecConn{Conn: conn}
 	reqs := []Request{{Method: "GET"}, {Method: "POST", Body: []byte("x")}, {Method: "POST", Body: bytes.Repeat([]byte("z"), 1000)}}
-	e := New(Options{Timeout: 5 * time.Second})
-	r := &race{e: e, targets: []target{tg}, reqs: reqs, xs: make([]Exchange, len(reqs))}
-	for i := range reqs {
-		r.xs[i] = Exchange{Racer: i, Target: tg.raw, Request: e.capture(tg, reqs[i])}
-	}
-	c := newH2Conn(context.Background(), r, rec)
-	if err := c.handshake(); err != nil {
-		t.Fatal(err)
-	}
-	for i := range reqs {
-		fs, err := h2fields(tg, reqs[i], r.xs[i].Request.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.add(i, fs)
-	}
+	r := New(Options{Timeout: 5 * time.Second}).newRace([]target{tg}, reqs)
+	c := h2TestConn(t, r, rec)
 	r.start()
 	r.h2run(context.Background(), []*h2conn{c})
 	for i, x := range r.xs {
-		h2Want(t, i, x, 200, "ok", "", "")
+		h2Want(t, i, x, h2OK(200, "ok"))
 	}
 
 	rec.mu.Lock()
@@ -868,7 +758,7 @@ func TestH2ReleaseIsOneWrite(t *testing.T) {
 }
 
 func TestH2AutoPicksH2WhereSpoken(t *testing.T) {
-	h2c := h2cServer(t, http.HandlerFunc(h2Echo), 0)
+	h2c, _ := testServer(t, http.HandlerFunc(h2Echo), false)
 	out, err := New(Options{Timeout: 5 * time.Second}).Fire(context.Background(), []string{h2c.URL}, []Request{{Method: "GET"}})
 	if err != nil {
 		t.Fatal(err)

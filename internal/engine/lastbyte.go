@@ -3,20 +3,14 @@ package engine
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"runtime"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
-
-	"golang.org/x/net/http/httpguts"
 )
 
 // lbRacer is one lastbyte racer: its connection and the byte it holds back.
@@ -25,17 +19,11 @@ type lbRacer struct {
 	method string
 	wire   []byte // the request as serialised, final byte included
 
-	tcp     *net.TCPConn
-	conn    net.Conn // what the request is written to and the response read from: tcp, or TLS over it
-	hold    *lbHoldConn
-	fd      uintptr       // tcp's descriptor, for the release's raw write
-	raw     bool          // fd is usable
-	connect time.Duration // how long the TCP connect took: about one round trip
-
-	final    []byte // the one byte held back until the release (cleartext, or the last of a TLS record)
-	live     bool   // connected and head written: takes part in the release
-	released bool
-	relErr   error // why the release failed
+	c      *raceConn
+	final  []byte // the one byte held back until the release (cleartext, or the last of a TLS record)
+	live   bool   // connected and head written: takes part in the release
+	sent   int    // how much of final the raw write placed
+	relErr error  // why the release failed
 }
 
 // The pause between the last head written and the release is the slowest TCP connect (about
@@ -89,48 +77,32 @@ func (r *race) fireLastByte(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, lr := range racers {
 		if lr.x.Err == nil {
-			wg.Go(func() { r.lbDial(dialCtx, lr) })
+			wg.Go(func() { lr.c, lr.x.Err = r.e.dial(dialCtx, r.targetOf(lr.x.Racer), []string{"http/1.1"}) })
 		}
 	}
 	wg.Wait()
 	cancelDial()
+	opened := slices.DeleteFunc(slices.Clone(racers), func(lr *lbRacer) bool { return lr.c == nil })
 	defer func() {
-		for _, lr := range racers {
-			if lr.conn != nil {
-				lr.conn.Close()
-			}
+		for _, lr := range opened {
+			lr.c.Close()
 		}
 	}()
 
 	// Timeout runs from here: the race starts once every connection is open.
 	r.start()
-	deadline := r.mono.Add(timeout)
-	settle := lbMinSettle
-	for _, lr := range racers {
-		if lr.conn != nil {
-			lr.conn.SetDeadline(deadline)
-			settle = max(settle, lr.connect)
-		}
+	deadline, settle := r.deadline(), lbMinSettle
+	for _, lr := range opened {
+		defer bound(ctx, lr.c, deadline)()
+		settle = max(settle, lr.c.connect)
 	}
 	settle = min(settle, lbMaxSettle, timeout/4)
-	// A cancelled context ends every pending read and write through a deadline in the past:
-	// unlike Close, it leaves the descriptors valid for a release that may be under way.
-	stop := context.AfterFunc(ctx, func() {
-		for _, lr := range racers {
-			if lr.conn != nil {
-				lr.conn.SetDeadline(time.Unix(1, 0))
-			}
-		}
-	})
-	defer stop()
 
-	for _, lr := range racers {
-		if lr.conn != nil && lr.x.Err == nil {
-			wg.Go(func() { r.lbWriteHead(lr) })
-		}
+	for _, lr := range opened {
+		wg.Go(func() { r.lbWriteHead(lr) })
 	}
 	wg.Wait()
-	live := slices.DeleteFunc(slices.Clone(racers), func(lr *lbRacer) bool { return !lr.live })
+	live := slices.DeleteFunc(slices.Clone(opened), func(lr *lbRacer) bool { return !lr.live })
 	for _, lr := range live {
 		wg.Go(func() { r.lbFinish(lr) })
 	}
@@ -150,164 +122,75 @@ func (r *race) fireLastByte(ctx context.Context) {
 // a protocol error and never sent.
 func (r *race) lbPrepare(i int) *lbRacer {
 	x := &r.xs[i]
-	req := r.reqs[i]
-	lr := &lbRacer{x: x, method: req.Method}
-	if lr.method == "" {
-		lr.method = http.MethodGet
-	}
-	wire, err := lbSerialise(r.targetOf(i), x.Request.URL, lr.method, req.Header, req.Body)
+	h, err := newHead(x.Request.URL, r.reqs[i], func(name string) bool {
+		switch http.CanonicalHeaderKey(name) {
+		case "Host", "Content-Length", "Transfer-Encoding", "Connection":
+			return true
+		}
+		return false
+	})
 	if err != nil {
 		x.Err = &TransportError{Kind: ErrProtocol, Message: err.Error()}
-		return lr
+		return &lbRacer{x: x}
 	}
-	lr.wire = wire
-	return lr
+	return &lbRacer{x: x, method: h.method, wire: lbSerialise(r.targetOf(i), h, r.reqs[i].Body)}
 }
 
-// lbSerialise writes an HTTP/1.1 request by hand: request line, Host, the caller's headers in
-// a stable order, Content-Length, body. Host, Content-Length, Transfer-Encoding and
-// Connection are the engine's to set, so the caller's are dropped.
+// lbSerialise writes an HTTP/1.1 request by hand: request line, Host, the caller's headers
+// (less Host, Content-Length, Transfer-Encoding and Connection, which are the engine's to set),
+// a User-Agent unless the caller set one, Content-Length, body.
 //
 // The request does not ask for Connection: close. A server that answers without reading the
 // body (net/http among them) would then close the socket with the final byte unread, and the
 // RST that follows throws away whatever of its response was still unsent; kept alive, it
 // reads the rest of the body instead. The response is framed either way, and the engine
 // closes the connection once it is read.
-func lbSerialise(t target, rawURL, method string, h http.Header, body []byte) ([]byte, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("request URL %q: %w", rawURL, err)
-	}
-	if !httpguts.ValidHeaderFieldName(method) {
-		return nil, fmt.Errorf("invalid method %q", method)
-	}
+func lbSerialise(t target, h head, body []byte) []byte {
 	b := make([]byte, 0, 256+len(body))
-	b = append(b, method...)
+	b = append(b, h.method...)
 	b = append(b, ' ')
-	b = append(b, u.RequestURI()...)
+	b = append(b, h.uri...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, t.base.Host...)
 	b = append(b, "\r\n"...)
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	agent := false
-	for _, k := range keys {
-		switch http.CanonicalHeaderKey(k) {
-		case "Host", "Content-Length", "Transfer-Encoding", "Connection":
-			continue
-		case "User-Agent":
-			agent = true
-		}
-		if !httpguts.ValidHeaderFieldName(k) {
-			return nil, fmt.Errorf("invalid header name %q", k)
-		}
-		for _, v := range h[k] {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return nil, fmt.Errorf("invalid value for header %s", k)
-			}
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, v...)
-			b = append(b, "\r\n"...)
-		}
+	for _, f := range h.fields {
+		agent = agent || http.CanonicalHeaderKey(f.name) == "User-Agent"
+		b = append(b, f.name...)
+		b = append(b, ": "...)
+		b = append(b, f.value...)
+		b = append(b, "\r\n"...)
 	}
 	if !agent {
 		b = append(b, "User-Agent: conflictcheck\r\n"...)
 	}
-	switch {
-	case len(body) > 0, method == http.MethodPost, method == http.MethodPut, method == http.MethodPatch:
+	if h.length {
 		b = append(b, "Content-Length: "...)
 		b = strconv.AppendInt(b, int64(len(body)), 10)
 		b = append(b, "\r\n"...)
 	}
 	b = append(b, "\r\n"...)
-	return append(b, body...), nil
+	return append(b, body...)
 }
 
-// lbDial opens lr's connection (and TLS session), recording a failure in its exchange.
-func (r *race) lbDial(ctx context.Context, lr *lbRacer) {
-	t := r.targetOf(lr.x.Racer)
-	port := t.base.Port()
-	if port == "" {
-		port = "80"
-		if t.base.Scheme == "https" {
-			port = "443"
-		}
-	}
-	d := net.Dialer{Timeout: r.e.opts.Timeout}
-	began := time.Now()
-	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(t.base.Hostname(), port))
-	lr.connect = time.Since(began)
-	if err != nil {
-		lr.x.Err = classify(err)
-		return
-	}
-	tcp, ok := c.(*net.TCPConn)
-	if !ok {
-		c.Close()
-		lr.x.Err = &TransportError{Kind: ErrDial, Message: fmt.Sprintf("dial %s: not a TCP connection", t.base.Host)}
-		return
-	}
-	// Go enables TCP_NODELAY already; the release depends on it, so say so.
-	tcp.SetNoDelay(true)
-	if rc, err := tcp.SyscallConn(); err == nil {
-		rc.Control(func(fd uintptr) { lr.fd, lr.raw = fd, true })
-	}
-	lr.tcp, lr.conn = tcp, tcp
-	if t.base.Scheme != "https" {
-		return
-	}
-	cfg := r.e.tlsConfig()
-	cfg.NextProtos = []string{"http/1.1"}
-	if cfg.ServerName == "" {
-		cfg.ServerName = t.base.Hostname()
-	}
-	lr.hold = &lbHoldConn{Conn: tcp}
-	tc := tls.Client(lr.hold, cfg)
-	lr.conn = tc
-	if err := tc.HandshakeContext(ctx); err != nil {
-		lr.x.Err = classify(err)
-		if lr.x.Err.Kind != ErrTimeout {
-			lr.x.Err.Kind = ErrTLS
-		}
-		return
-	}
-}
-
-// lbWriteHead writes lr's request but its final byte and sets that byte aside.
+// lbWriteHead writes lr's request but its final byte and sets that byte aside. Over TLS the
+// final byte is sealed as a record of its own, and all of that record but its last byte is
+// sent too: the server can open the record only once the release completes it.
 func (r *race) lbWriteHead(lr *lbRacer) {
-	if lr.x.Err != nil {
-		return
-	}
 	head, last := lr.wire[:len(lr.wire)-1], lr.wire[len(lr.wire)-1:]
 	lr.x.WriteStart = r.since()
-	if _, err := lr.conn.Write(head); err != nil {
+	_, err := lr.c.Write(head)
+	if err == nil {
+		last, err = lr.c.seal(last)
+	}
+	if err == nil && len(last) > 1 {
+		_, err = lr.c.tcp.Write(last[:len(last)-1])
+	}
+	if err != nil {
 		lr.x.Err, lr.x.Done = classify(err), r.since()
 		return
 	}
-	lr.final = last
-	if lr.hold != nil {
-		// Seal the final byte as its own record, then send all of that record but its last
-		// byte: the server cannot open the record until the release completes it.
-		lr.hold.held, lr.hold.holding = nil, true
-		_, err := lr.conn.Write(last)
-		lr.hold.holding = false
-		if err == nil && len(lr.hold.held) == 0 {
-			err = errors.New("tls: the final byte was sealed into no record")
-		}
-		if err == nil {
-			rec := lr.hold.held
-			_, err = lr.tcp.Write(rec[:len(rec)-1])
-			lr.final = rec[len(rec)-1:]
-		}
-		if err != nil {
-			lr.x.Err, lr.x.Done = classify(err), r.since()
-			return
-		}
-	}
+	lr.final = last[len(last)-1:]
 	lr.live = true
 }
 
@@ -334,24 +217,21 @@ func lbPause(ctx context.Context, d time.Duration) bool {
 func (r *race) lbRelease(live []*lbRacer) {
 	for _, lr := range live {
 		lr.x.Release = r.since()
-		if lr.raw {
-			n, _ := lbRawWrite(lr.fd, lr.final)
-			lr.released = n == len(lr.final)
-		}
+		lr.sent = lr.c.writeRaw(lr.final)
 	}
 	// A byte the raw write could not place (no descriptor, a full send buffer, an interrupted
 	// call, a closed peer) goes through the poller instead: late, but with a proper error.
 	for _, lr := range live {
-		if !lr.released {
+		if lr.sent < len(lr.final) {
 			lr.x.Release = r.since()
-			_, lr.relErr = lr.tcp.Write(lr.final)
+			_, lr.relErr = lr.c.tcp.Write(lr.final[lr.sent:])
 		}
 	}
 }
 
 // lbFinish reads lr's response into its exchange.
 func (r *race) lbFinish(lr *lbRacer) {
-	rd := &lbReader{conn: lr.conn, r: r, x: lr.x}
+	rd := &lbReader{conn: lr.c, r: r, x: lr.x}
 	lbReadResponse(rd, lr.method, r.e.opts.MaxBody)
 	lr.x.Done = r.since()
 }
@@ -397,9 +277,7 @@ func lbReadResponse(rd *lbReader, method string, maxBody int64) {
 			return
 		}
 		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			x.Status, x.Proto, x.Header = resp.StatusCode, resp.Proto, Redact(resp.Header, nil)
-			x.Body, x.Truncated, err = readCapped(resp.Body, maxBody)
-			if err != nil {
+			if err := x.takeResponse(resp, maxBody, rd.r.e.opts.Secrets); err != nil {
 				x.Err = rd.fail(err, br.Buffered())
 			}
 			return
@@ -422,19 +300,4 @@ func (rd *lbReader) fail(err error, buffered int) *TransportError {
 		return &TransportError{Kind: ErrReset, Message: "connection closed before a full response: " + err.Error()}
 	}
 	return &TransportError{Kind: ErrProtocol, Message: "malformed response: " + err.Error()}
-}
-
-// lbHoldConn lets the TLS layer seal a record without sending it.
-type lbHoldConn struct {
-	net.Conn
-	holding bool
-	held    []byte
-}
-
-func (c *lbHoldConn) Write(p []byte) (int, error) {
-	if c.holding {
-		c.held = append(c.held, p...)
-		return len(p), nil
-	}
-	return c.Conn.Write(p)
 }

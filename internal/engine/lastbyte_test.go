@@ -4,88 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/conflictcheck/conflictcheck/reference-server/api"
-	"github.com/conflictcheck/conflictcheck/reference-server/store"
 )
-
-// lbServer is an httptest server for h, over TLS when tlsOn; cfg trusts it.
-func lbServer(t *testing.T, h http.Handler, tlsOn bool) (srv *httptest.Server, cfg *tls.Config) {
-	t.Helper()
-	srv = httptest.NewUnstartedServer(h)
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	if !tlsOn {
-		srv.Start()
-		t.Cleanup(srv.Close)
-		return srv, nil
-	}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	pool := x509.NewCertPool()
-	pool.AddCert(srv.Certificate())
-	return srv, &tls.Config{RootCAs: pool}
-}
-
-// lbFire fires reqs with the lastbyte strategy and fails the test on a Go error.
-func lbFire(t *testing.T, opts Options, targets []string, reqs []Request) Outcome {
-	t.Helper()
-	opts.Strategy = LastByte
-	out, err := New(opts).Fire(context.Background(), targets, reqs)
-	if err != nil {
-		t.Fatalf("Fire: %v", err)
-	}
-	if out.Strategy != LastByte {
-		t.Errorf("Strategy = %q; want %q", out.Strategy, LastByte)
-	}
-	if got, want := len(out.Exchanges), len(reqs); got != want {
-		t.Fatalf("%d exchanges; want %d", got, want)
-	}
-	return out
-}
-
-// lbRaw is a TCP listener on 127.0.0.1 whose every connection is handed to serve; it
-// returns the listener's base URL.
-func lbRaw(t *testing.T, serve func(c net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				serve(c)
-			})
-		}
-	})
-	return "http://" + ln.Addr().String()
-}
 
 // lbReadRequest reads one request from c, body included.
 func lbReadRequest(c net.Conn) (*http.Request, []byte, error) {
@@ -95,27 +24,6 @@ func lbReadRequest(c net.Conn) (*http.Request, []byte, error) {
 	}
 	body, err := io.ReadAll(req.Body)
 	return req, body, err
-}
-
-// lbRequests is n copies of req.
-func lbRequests(n int, req Request) []Request {
-	reqs := make([]Request, n)
-	for i := range reqs {
-		reqs[i] = req
-	}
-	return reqs
-}
-
-// lbWantErr fails unless x failed with kind.
-func lbWantErr(t *testing.T, x Exchange, kind ErrorKind) {
-	t.Helper()
-	if x.Err == nil {
-		t.Errorf("racer %d: no error (status %d); want %s", x.Racer, x.Status, kind)
-		return
-	}
-	if x.Err.Kind != kind {
-		t.Errorf("racer %d: error %v; want kind %s", x.Racer, x.Err, kind)
-	}
 }
 
 func TestLastByteExchangesMatchWhatTheServerSent(t *testing.T) {
@@ -137,7 +45,7 @@ func TestLastByteExchangesMatchWhatTheServerSent(t *testing.T) {
 		w.Write(big[:n])
 	})
 	for _, tlsOn := range []bool{false, true} {
-		srv, cfg := lbServer(t, h, tlsOn)
+		srv, cfg := testServer(t, h, tlsOn)
 		for _, tc := range []struct {
 			query  string
 			status int
@@ -150,9 +58,9 @@ func TestLastByteExchangesMatchWhatTheServerSent(t *testing.T) {
 			{"n=100000&chunked=1", 202, 100_000},
 		} {
 			t.Run(fmt.Sprintf("tls=%v/%s", tlsOn, tc.query), func(t *testing.T) {
-				reqs := lbRequests(3, Request{Method: "PUT", Path: "/r?" + tc.query,
+				reqs := copies(3, Request{Method: "PUT", Path: "/r?" + tc.query,
 					Header: http.Header{"X-Echo": {"hello"}}, Body: []byte(`{"a":1}`)})
-				out := lbFire(t, Options{TLS: cfg, Timeout: 5 * time.Second}, []string{srv.URL}, reqs)
+				out := fire(t, LastByte, Options{TLS: cfg, Timeout: 5 * time.Second}, []string{srv.URL}, reqs)
 				for _, x := range out.Exchanges {
 					if x.Err != nil {
 						t.Fatalf("racer %d: %v", x.Racer, x.Err)
@@ -180,7 +88,7 @@ func TestLastByteHandlersOverlap(t *testing.T) {
 	for _, tlsOn := range []bool{false, true} {
 		t.Run(fmt.Sprintf("tls=%v", tlsOn), func(t *testing.T) {
 			var cur, peak atomic.Int32
-			srv, cfg := lbServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			srv, cfg := testServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				n := cur.Add(1)
 				defer cur.Add(-1)
 				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
@@ -197,7 +105,7 @@ func TestLastByteHandlersOverlap(t *testing.T) {
 			for i := range reqs {
 				reqs[i] = Request{Method: "POST", Path: "/", Body: []byte(fmt.Sprintf("racer %d %s", i, strings.Repeat("x", 3000)))}
 			}
-			out := lbFire(t, Options{TLS: cfg, Timeout: 5 * time.Second}, []string{srv.URL}, reqs)
+			out := fire(t, LastByte, Options{TLS: cfg, Timeout: 5 * time.Second}, []string{srv.URL}, reqs)
 			for i, x := range out.Exchanges {
 				if x.Err != nil || x.Status != 200 || !bytes.Equal(x.Body, reqs[i].Body) {
 					t.Errorf("racer %d: %v, status %d, echoed %d of %d bytes", i, x.Err, x.Status, len(x.Body), len(reqs[i].Body))
@@ -215,14 +123,14 @@ func TestLastByteHandlersOverlap(t *testing.T) {
 
 func TestLastByteWireFormat(t *testing.T) {
 	got := make(chan string, 1)
-	base := lbRaw(t, func(c net.Conn) {
+	base := rawServer(t, func(c net.Conn) {
 		var sent bytes.Buffer
 		if _, _, err := lbReadRequest(lbTee{c, &sent}); err == nil {
 			io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
 		}
 		got <- sent.String()
 	})
-	out := lbFire(t, Options{Timeout: 5 * time.Second}, []string{base + "/api/"}, []Request{{
+	out := fire(t, LastByte, Options{Timeout: 5 * time.Second}, []string{base + "/api/"}, []Request{{
 		Method: "PATCH", Path: "items/1?x=a%20b",
 		Header: http.Header{"X-B": {"2", "3"}, "Content-Length": {"99"}, "Host": {"evil"}, "Authorization": {"Bearer t"}},
 		Body:   []byte("{}"),
@@ -254,14 +162,14 @@ func (c lbTee) Read(p []byte) (int, error) {
 
 func TestLastByteUnserialisableRequestIsNotSent(t *testing.T) {
 	var conns atomic.Int32
-	base := lbRaw(t, func(c net.Conn) { conns.Add(1) })
-	out := lbFire(t, Options{Timeout: 2 * time.Second}, []string{base}, []Request{
+	base := rawServer(t, func(c net.Conn) { conns.Add(1) })
+	out := fire(t, LastByte, Options{Timeout: 2 * time.Second}, []string{base}, []Request{
 		{Method: "GET", Path: "/", Header: http.Header{"X-A": {"a\r\nX-Injected: 1"}}},
 		{Method: "GET", Path: "/", Header: http.Header{"Bad Name": {"a"}}},
 		{Method: "GE T", Path: "/"},
 	})
 	for _, x := range out.Exchanges {
-		lbWantErr(t, x, ErrProtocol)
+		wantErr(t, x, ErrProtocol)
 	}
 	if n := conns.Load(); n != 0 {
 		t.Errorf("%d connections opened; want none", n)
@@ -279,28 +187,28 @@ func TestLastByteEarlyCloseIsReset(t *testing.T) {
 		{"half a chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			base := lbRaw(t, func(c net.Conn) {
+			base := rawServer(t, func(c net.Conn) {
 				if _, _, err := lbReadRequest(c); err == nil {
 					io.WriteString(c, tc.reply)
 				}
 			})
-			out := lbFire(t, Options{Timeout: 5 * time.Second}, []string{base}, lbRequests(3, Request{Method: "POST", Path: "/", Body: []byte("x")}))
+			out := fire(t, LastByte, Options{Timeout: 5 * time.Second}, []string{base}, copies(3, Request{Method: "POST", Path: "/", Body: []byte("x")}))
 			for _, x := range out.Exchanges {
-				lbWantErr(t, x, ErrReset)
+				wantErr(t, x, ErrReset)
 			}
 		})
 	}
 }
 
 func TestLastByteTimeout(t *testing.T) {
-	base := lbRaw(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	base := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	start := time.Now()
-	out := lbFire(t, Options{Timeout: 300 * time.Millisecond}, []string{base}, lbRequests(4, Request{Method: "GET", Path: "/"}))
+	out := fire(t, LastByte, Options{Timeout: 300 * time.Millisecond}, []string{base}, copies(4, Request{Method: "GET", Path: "/"}))
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("Fire took %v; want it bounded by the 300ms timeout", d)
 	}
 	for _, x := range out.Exchanges {
-		lbWantErr(t, x, ErrTimeout)
+		wantErr(t, x, ErrTimeout)
 		if x.Release == 0 {
 			t.Errorf("racer %d was never released", x.Racer)
 		}
@@ -308,11 +216,11 @@ func TestLastByteTimeout(t *testing.T) {
 }
 
 func TestLastByteContextCancelled(t *testing.T) {
-	base := lbRaw(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	base := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	out, err := New(Options{Strategy: LastByte, Timeout: time.Minute}).Fire(ctx, []string{base}, lbRequests(3, Request{Path: "/"}))
+	out, err := New(Options{Strategy: LastByte, Timeout: time.Minute}).Fire(ctx, []string{base}, copies(3, Request{Path: "/"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +228,7 @@ func TestLastByteContextCancelled(t *testing.T) {
 		t.Errorf("Fire took %v after its context ended", d)
 	}
 	for _, x := range out.Exchanges {
-		lbWantErr(t, x, ErrTimeout)
+		wantErr(t, x, ErrTimeout)
 	}
 }
 
@@ -332,24 +240,24 @@ func TestLastByteGarbageIsProtocolError(t *testing.T) {
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
 	} {
 		t.Run(reply[:12], func(t *testing.T) {
-			base := lbRaw(t, func(c net.Conn) {
+			base := rawServer(t, func(c net.Conn) {
 				if _, _, err := lbReadRequest(c); err == nil {
 					io.WriteString(c, reply)
 				}
 			})
-			out := lbFire(t, Options{Timeout: 5 * time.Second}, []string{base}, lbRequests(2, Request{Path: "/"}))
+			out := fire(t, LastByte, Options{Timeout: 5 * time.Second}, []string{base}, copies(2, Request{Path: "/"}))
 			for _, x := range out.Exchanges {
-				lbWantErr(t, x, ErrProtocol)
+				wantErr(t, x, ErrProtocol)
 			}
 		})
 	}
 }
 
 func TestLastByteBodyCap(t *testing.T) {
-	srv, _ := lbServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, _ := testServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write(bytes.Repeat([]byte("y"), 1<<20))
 	}), false)
-	out := lbFire(t, Options{Timeout: 5 * time.Second, MaxBody: 1000}, []string{srv.URL}, lbRequests(2, Request{Path: "/"}))
+	out := fire(t, LastByte, Options{Timeout: 5 * time.Second, MaxBody: 1000}, []string{srv.URL}, copies(2, Request{Path: "/"}))
 	for _, x := range out.Exchanges {
 		if x.Err != nil || x.Status != 200 || len(x.Body) != 1000 || !x.Truncated {
 			t.Errorf("racer %d: %v, status %d, %d bytes, truncated %v; want 200, 1000 bytes, truncated", x.Racer, x.Err, x.Status, len(x.Body), x.Truncated)
@@ -358,44 +266,22 @@ func TestLastByteBodyCap(t *testing.T) {
 }
 
 func TestLastByteInterimResponsesAreSkipped(t *testing.T) {
-	base := lbRaw(t, func(c net.Conn) {
+	base := rawServer(t, func(c net.Conn) {
 		if _, _, err := lbReadRequest(c); err == nil {
 			io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
 	})
-	out := lbFire(t, Options{Timeout: 5 * time.Second}, []string{base}, lbRequests(1, Request{Path: "/"}))
+	out := fire(t, LastByte, Options{Timeout: 5 * time.Second}, []string{base}, copies(1, Request{Path: "/"}))
 	if x := out.Exchanges[0]; x.Err != nil || x.Status != 200 || string(x.Body) != "ok" {
 		t.Errorf("%v, status %d, body %q; want 200 ok", x.Err, x.Status, x.Body)
 	}
 }
 
-func TestLastByteRedirectIsRecordedNotFollowed(t *testing.T) {
-	var followed atomic.Int32
-	mux := http.NewServeMux()
-	mux.HandleFunc("/from", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/to", http.StatusFound) })
-	mux.HandleFunc("/to", func(w http.ResponseWriter, r *http.Request) { followed.Add(1) })
-	srv, _ := lbServer(t, mux, false)
-	out := lbFire(t, Options{Timeout: 5 * time.Second}, []string{srv.URL}, lbRequests(2, Request{Path: "/from"}))
-	for _, x := range out.Exchanges {
-		if x.Err != nil || x.Status != http.StatusFound || x.Header.Get("Location") != "/to" {
-			t.Errorf("racer %d: %v, status %d, Location %q; want 302 to /to", x.Racer, x.Err, x.Status, x.Header.Get("Location"))
-		}
-	}
-	if n := followed.Load(); n != 0 {
-		t.Errorf("redirect followed %d times", n)
-	}
-}
-
 func TestLastByteDialFailureIsData(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	ln.Close()
-	out := lbFire(t, Options{Timeout: 2 * time.Second}, []string{base}, lbRequests(3, Request{Path: "/"}))
+	base := closedURL(t)
+	out := fire(t, LastByte, Options{Timeout: 2 * time.Second}, []string{base}, copies(3, Request{Path: "/"}))
 	for _, x := range out.Exchanges {
-		lbWantErr(t, x, ErrDial)
+		wantErr(t, x, ErrDial)
 		if x.WriteStart != 0 || x.Release != 0 {
 			t.Errorf("racer %d: written at %v, released at %v; want never", x.Racer, x.WriteStart, x.Release)
 		}
@@ -406,35 +292,10 @@ func TestLastByteDialFailureIsData(t *testing.T) {
 }
 
 func TestLastByteUntrustedCertificateIsTLSError(t *testing.T) {
-	srv, _ := lbServer(t, http.NotFoundHandler(), true)
-	out := lbFire(t, Options{Timeout: 5 * time.Second}, []string{srv.URL}, lbRequests(2, Request{Path: "/"}))
+	srv, _ := testServer(t, http.NotFoundHandler(), true)
+	out := fire(t, LastByte, Options{Timeout: 5 * time.Second}, []string{srv.URL}, copies(2, Request{Path: "/"}))
 	for _, x := range out.Exchanges {
-		lbWantErr(t, x, ErrTLS)
-	}
-}
-
-func TestLastByteReferenceServerDuplicateCreate(t *testing.T) {
-	for _, tlsOn := range []bool{false, true} {
-		t.Run(fmt.Sprintf("tls=%v", tlsOn), func(t *testing.T) {
-			srv, cfg := lbServer(t, api.New(store.NewMemory(store.Options{}), api.Options{}), tlsOn)
-			reqs := lbRequests(8, Request{Method: "POST", Path: "/items",
-				Header: http.Header{"Content-Type": {"application/json"}},
-				Body:   []byte(`{"sku":"SKU-RACE-1","name":"widget","price":100,"stock":5}`)})
-			out := lbFire(t, Options{TLS: cfg, Timeout: 5 * time.Second}, []string{srv.URL}, reqs)
-			counts := map[int]int{}
-			for _, x := range out.Exchanges {
-				if x.Err != nil {
-					t.Fatalf("racer %d: %v", x.Racer, x.Err)
-				}
-				counts[x.Status]++
-				if x.Status == http.StatusConflict && x.Header.Get("Content-Type") != "application/problem+json" {
-					t.Errorf("racer %d: 409 as %q; want application/problem+json", x.Racer, x.Header.Get("Content-Type"))
-				}
-			}
-			if counts[201] != 1 || counts[409] != 7 {
-				t.Errorf("statuses %v; want one 201 and seven 409", counts)
-			}
-		})
+		wantErr(t, x, ErrTLS)
 	}
 }
 

@@ -42,22 +42,23 @@ func IsSensitive(name string) bool {
 // headers replaced by Redacted. Captured requests and responses both pass through it, so a
 // credential (Authorization sent, Set-Cookie received) never reaches an Outcome.
 func Redact(h http.Header, secrets []string) http.Header {
-	if h == nil {
-		return nil
-	}
-	out := make(http.Header, len(h))
+	out := h.Clone()
+	redact(out, secrets)
+	return out
+}
+
+// redact is Redact in place, for a header the engine owns (a response's).
+func redact(h http.Header, secrets []string) http.Header {
 	for k, vs := range h {
 		if IsSensitive(k) || containsFold(secrets, k) {
 			red := make([]string, len(vs))
 			for i := range red {
 				red[i] = Redacted
 			}
-			out[k] = red
-			continue
+			h[k] = red
 		}
-		out[k] = append([]string(nil), vs...)
 	}
-	return out
+	return h
 }
 
 func containsFold(list []string, s string) bool {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conflictcheck/conflictcheck/internal/racetest"
 	"github.com/conflictcheck/conflictcheck/reference-server/api"
 	"github.com/conflictcheck/conflictcheck/reference-server/store"
 )
@@ -37,36 +38,16 @@ func (a *arrivals) snapshot() []arrivalCall {
 }
 
 // newArrivalServer serves the correct API with the recorder as OnArrival.
-func newArrivalServer(t *testing.T, maxBody int64) (*httptest.Server, *arrivals) {
+func newArrivalServer(t *testing.T, maxBody int64) (*client, *arrivals) {
 	t.Helper()
 	rec := &arrivals{}
 	srv := httptest.NewServer(api.New(store.NewMemory(store.Options{}), api.Options{MaxBodyBytes: maxBody, OnArrival: rec.record}))
 	t.Cleanup(srv.Close)
-	return srv, rec
-}
-
-func send(t *testing.T, srv *httptest.Server, method, path, tag string, body io.Reader) (int, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Tag", tag)
-	res, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.StatusCode, string(b)
+	return &client{t: t, rc: &racetest.Client{HTTP: srv.Client(), Bases: []string{srv.URL}}}, rec
 }
 
 func TestOnArrivalOncePerRequestAndBodyIntact(t *testing.T) {
-	srv, rec := newArrivalServer(t, 0)
+	c, rec := newArrivalServer(t, 0)
 	tests := []struct {
 		method, path, tag, body string
 		status                  int
@@ -78,13 +59,13 @@ func TestOnArrivalOncePerRequestAndBodyIntact(t *testing.T) {
 		{"DELETE", "/nowhere", "unrouted", "", 404, "not-found"},
 	}
 	for i, tt := range tests {
-		var body io.Reader
+		var body any
 		if tt.body != "" {
-			body = strings.NewReader(tt.body)
+			body = tt.body
 		}
-		status, got := send(t, srv, tt.method, tt.path, tt.tag, body)
-		if status != tt.status || !strings.Contains(got, tt.wantInBody) {
-			t.Fatalf("%s %s = %d %s; want %d with %q", tt.method, tt.path, status, got, tt.status, tt.wantInBody)
+		r := c.do(tt.method, tt.path, body, "X-Tag", tt.tag)
+		if r.Status != tt.status || !strings.Contains(string(r.Body), tt.wantInBody) {
+			t.Fatalf("%s %s = %d %s; want %d with %q", tt.method, tt.path, r.Status, r.Body, tt.status, tt.wantInBody)
 		}
 		calls := rec.snapshot()
 		if len(calls) != i+1 {
@@ -97,7 +78,7 @@ func TestOnArrivalOncePerRequestAndBodyIntact(t *testing.T) {
 }
 
 func TestOnArrivalStampsAfterTheLastByte(t *testing.T) {
-	srv, rec := newArrivalServer(t, 0)
+	c, rec := newArrivalServer(t, 0)
 	pr, pw := io.Pipe()
 	type result struct {
 		status int
@@ -105,9 +86,9 @@ func TestOnArrivalStampsAfterTheLastByte(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		req, _ := http.NewRequestWithContext(t.Context(), "POST", srv.URL+"/items", pr)
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", c.rc.Bases[0]+"/items", pr)
 		req.Header.Set("Content-Type", "application/json")
-		res, err := srv.Client().Do(req)
+		res, err := c.rc.HTTP.Do(req)
 		if err != nil {
 			done <- result{body: err.Error()}
 			return
@@ -142,10 +123,10 @@ func TestOnArrivalStampsAfterTheLastByte(t *testing.T) {
 }
 
 func TestOnArrivalKeepsTheSizeLimit(t *testing.T) {
-	srv, rec := newArrivalServer(t, 32)
-	status, body := send(t, srv, "POST", "/items", "big", strings.NewReader(`{"sku":"C-1","name":"`+strings.Repeat("x", 100)+`","price":1,"stock":1}`))
-	if status != 413 || !strings.Contains(body, "content-too-large") {
-		t.Fatalf("oversized POST /items = %d %s; want 413 content-too-large", status, body)
+	c, rec := newArrivalServer(t, 32)
+	r := c.do("POST", "/items", `{"sku":"C-1","name":"`+strings.Repeat("x", 100)+`","price":1,"stock":1}`, "X-Tag", "big")
+	if r.Status != 413 || !strings.Contains(string(r.Body), "content-too-large") {
+		t.Fatalf("oversized POST /items = %d %s; want 413 content-too-large", r.Status, r.Body)
 	}
 	if n := len(rec.snapshot()); n != 1 {
 		t.Errorf("OnArrival called %d times; want 1", n)

@@ -172,19 +172,17 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // hook; the handlers then read a body that replays what was read, so they answer exactly as
 // without the hook (a too-large body still gets its 413, a read error its 400).
 func (h *Handler) arrive(r *http.Request) {
-	var data []byte
-	var err error
-	if r.Body != nil {
-		data, err = io.ReadAll(io.LimitReader(r.Body, h.maxBody+1))
+	if r.Body == nil {
+		h.arrival(r, time.Now())
+		return
 	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, h.maxBody+1))
 	at := time.Now()
-	if r.Body != nil {
-		var rest io.Reader = r.Body
-		if err != nil {
-			rest = failedRead{err}
-		}
-		r.Body = replayBody{Reader: io.MultiReader(bytes.NewReader(data), rest), Closer: r.Body}
+	var rest io.Reader = r.Body
+	if err != nil {
+		rest = failedRead{err}
 	}
+	r.Body = replayBody{Reader: io.MultiReader(bytes.NewReader(data), rest), Closer: r.Body}
 	h.arrival(r, at)
 }
 
