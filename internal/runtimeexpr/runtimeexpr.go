@@ -185,6 +185,18 @@ func (e Expr) Eval(c Context) (any, error) {
 	return nil, fmt.Errorf("%s: unknown source", e.raw)
 }
 
+// tokenUnescaper and tokenEscaper decode and encode one JSON pointer token (RFC 6901 §3/§4).
+var (
+	tokenUnescaper = strings.NewReplacer("~1", "/", "~0", "~")
+	tokenEscaper   = strings.NewReplacer("~", "~0", "/", "~1")
+)
+
+// UnescapeToken decodes one JSON pointer reference token ("a~1b" → "a/b").
+func UnescapeToken(tok string) string { return tokenUnescaper.Replace(tok) }
+
+// EscapeToken encodes a member name as a JSON pointer reference token ("a/b" → "a~1b").
+func EscapeToken(name string) string { return tokenEscaper.Replace(name) }
+
 // Pointer resolves the JSON pointer p (RFC 6901) in doc, a decoded JSON value.
 func Pointer(doc any, p string) (any, error) {
 	if p == "" {
@@ -195,7 +207,7 @@ func Pointer(doc any, p string) (any, error) {
 	}
 	cur := doc
 	for _, tok := range strings.Split(p[1:], "/") {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		tok = UnescapeToken(tok)
 		switch v := cur.(type) {
 		case map[string]any:
 			next, ok := v[tok]
@@ -229,7 +241,7 @@ func Set(doc any, p string, v any) (any, error) {
 	}
 	cur := root
 	for i, tok := range toks {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		tok = UnescapeToken(tok)
 		if i == len(toks)-1 {
 			cur[tok] = v
 			break

@@ -105,3 +105,14 @@ func TestSetAndLastSegment(t *testing.T) {
 		}
 	}
 }
+
+func TestTokens(t *testing.T) {
+	for name, tok := range map[string]string{"a/b": "a~1b", "m~n": "m~0n", "~1": "~01", "plain": "plain"} {
+		if got := EscapeToken(name); got != tok {
+			t.Errorf("EscapeToken(%q) = %q, want %q", name, got, tok)
+		}
+		if got := UnescapeToken(tok); got != name {
+			t.Errorf("UnescapeToken(%q) = %q, want %q", tok, got, name)
+		}
+	}
+}

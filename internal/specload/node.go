@@ -320,16 +320,6 @@ func child(n *yaml.Node, tok string) *yaml.Node {
 	return nil
 }
 
-// escapePointer escapes one JSON pointer token.
-func escapePointer(tok string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(tok, "~", "~0"), "/", "~1")
-}
-
-// unescapePointer decodes one JSON pointer token.
-func unescapePointer(tok string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-}
-
 // order records the member order of the mappings toAny converted, so fromAny can write them
 // back in it.
 type order map[uintptr][]string

@@ -13,6 +13,8 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"go.yaml.in/yaml/v4"
+
+	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
 )
 
 // RefError is a $ref the loader refuses or cannot resolve.
@@ -133,7 +135,7 @@ func (ix *index) has(ptr string) bool {
 			return false
 		}
 		for tok := range strings.SplitSeq(ptr[1:], "/") {
-			tok = unescapePointer(tok)
+			tok = runtimeexpr.UnescapeToken(tok)
 			if n.Kind == yaml.MappingNode && len(n.Content) > 32 {
 				m := ix.maps[n]
 				if m == nil {
@@ -335,7 +337,7 @@ func joinPointer(path []string) string {
 	var b strings.Builder
 	for _, p := range path {
 		b.WriteByte('/')
-		b.WriteString(escapePointer(p))
+		b.WriteString(runtimeexpr.EscapeToken(p))
 	}
 	return b.String()
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
 )
 
 // Bounds that keep synthesis finite on any schema.
@@ -27,14 +29,14 @@ const (
 // errBudget ends a call whose schema is too large or too recursive to synthesise.
 var errBudget = fmt.Errorf("schema too complex: more than %d subschemas visited", maxSteps)
 
-// walker makes one value: it holds the random stream, the path of schemas being made (to stop
+// walker makes one value: it holds the random stream, the schemas being made (to stop
 // recursion) and, in unique mode, where unique leaves are derived from.
 type walker struct {
 	rng            *rand.Rand
 	ignoreExamples bool
 	uniq           *uniqueState
-	stack          []*openapi3.Schema
-	modern         map[*openapi3.Schema]bool // uses31, per schema checked
+	graph          *schemaGraph
+	active         map[int]int // schemas being made, per component of the graph
 	depth          int
 	compose        int
 	attempt        int // of the value being made: later attempts vary numbers systematically
@@ -54,15 +56,7 @@ type uniqueState struct {
 // check validates v against s (stopping at the first error) or, when explain, says everything
 // wrong with it.
 func (w *walker) check(s *openapi3.Schema, v any, explain bool) error {
-	modern, known := w.modern[s]
-	if !known {
-		modern = uses31(s)
-		if w.modern == nil {
-			w.modern = map[*openapi3.Schema]bool{}
-		}
-		w.modern[s] = modern
-	}
-	err := validateAs(s, v, explain, modern)
+	err := w.graph.validate(s, v, explain)
 	if explain {
 		return concise(err)
 	}
@@ -97,8 +91,10 @@ func (w *walker) gen(s *openapi3.Schema, slot string) (any, error) {
 		}
 		s = anySchema
 	}
-	w.stack = append(w.stack, s)
-	defer func() { w.stack = w.stack[:len(w.stack)-1] }()
+	if c, ok := w.graph.component(s); ok {
+		w.active[c]++
+		defer func() { w.active[c]-- }()
+	}
 
 	if !w.ignoreExamples && w.uniq == nil {
 		for _, ex := range fixedValues(s) {
@@ -113,6 +109,9 @@ func (w *walker) gen(s *openapi3.Schema, slot string) (any, error) {
 		w.notUnique("the schema is a const")
 		v, err := jsonCopy(s.Const)
 		if err != nil {
+			return nil, fmt.Errorf("const: %w", err)
+		}
+		if err := w.check(s, v, true); err != nil {
 			return nil, fmt.Errorf("const: %w", err)
 		}
 		return v, nil
@@ -446,22 +445,29 @@ func (w *walker) genType(s *openapi3.Schema, t, slot string) (any, error) {
 	return nil, fmt.Errorf("unknown type %q", t)
 }
 
-// recursive reports whether a schema under s is one being made, i.e. s recurses.
+// recursive reports whether a schema under s is one being made, i.e. s recurses. s is one
+// being made or a subschema of one (or a merge of those), so a schema under the root that
+// leads from s back to one being made shares its component.
 func (w *walker) recursive(s *openapi3.Schema) bool {
-	onStack := make(map[*openapi3.Schema]bool, len(w.stack))
-	for _, x := range w.stack {
-		onStack[x] = true
+	if c, ok := w.graph.component(s); ok {
+		return w.graph.comps[c].cyclic && w.active[c] > 0
 	}
-	found := false
+	return w.leadsToActive(s, map[*openapi3.Schema]bool{})
+}
+
+// leadsToActive reports whether a schema under s, a merge synthesis made, is in a component
+// with a schema being made.
+func (w *walker) leadsToActive(s *openapi3.Schema, seen map[*openapi3.Schema]bool) bool {
+	seen[s] = true
 	for _, ref := range subschemas(s) {
-		if ref == nil || ref.Value == nil {
+		if ref == nil || ref.Value == nil || seen[ref.Value] {
 			continue
 		}
-		walkSchemas(ref.Value, func(x *openapi3.Schema) bool {
-			found = found || onStack[x]
-			return !found
-		})
-		if found {
+		if c, ok := w.graph.component(ref.Value); ok {
+			if w.active[c] > 0 {
+				return true
+			}
+		} else if w.leadsToActive(ref.Value, seen) {
 			return true
 		}
 	}
@@ -583,7 +589,7 @@ func (w *walker) genObject(s *openapi3.Schema, slot string) (any, error) {
 		if !required[name] && w.depth >= softDepth && w.recursive(p) {
 			continue
 		}
-		v, err := w.gen(p, slot+"/"+escapeToken(name))
+		v, err := w.gen(p, slot+"/"+runtimeexpr.EscapeToken(name))
 		if err != nil {
 			if required[name] || errors.Is(err, errBudget) {
 				return nil, atMember(name, err)
@@ -676,7 +682,7 @@ func (w *walker) extraValue(s *openapi3.Schema, name, slot string) (any, error) 
 	for _, pat := range sortedKeys(s.PatternProperties) {
 		p, err := compilePattern(pat)
 		if err == nil && p.re.MatchString(name) {
-			return w.gen(s.PatternProperties[pat].Value, slot+"/"+escapeToken(name))
+			return w.gen(s.PatternProperties[pat].Value, slot+"/"+runtimeexpr.EscapeToken(name))
 		}
 	}
 	if s.AdditionalProperties.Has != nil && !*s.AdditionalProperties.Has {
@@ -686,12 +692,7 @@ func (w *walker) extraValue(s *openapi3.Schema, name, slot string) (any, error) 
 	if ap := s.AdditionalProperties.Schema; ap != nil {
 		sub = ap.Value
 	}
-	return w.gen(sub, slot+"/"+escapeToken(name))
-}
-
-// escapeToken escapes a member name for a JSON pointer.
-func escapeToken(name string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(name)
+	return w.gen(sub, slot+"/"+runtimeexpr.EscapeToken(name))
 }
 
 // sortedKeys returns m's keys in order, so that generation does not depend on map order.

@@ -33,7 +33,8 @@ func (g *Generator) Param(p *openapi3.Parameter) (string, error) {
 		}
 		return string(b), nil
 	}
-	if err := checkSchema(p.Schema); err != nil {
+	graph, err := analyse(p.Schema)
+	if err != nil {
 		return "", fmt.Errorf("parameter %s: %w", p.Name, err)
 	}
 	s := p.Schema.Value
@@ -43,20 +44,20 @@ func (g *Generator) Param(p *openapi3.Parameter) (string, error) {
 			if err != nil {
 				continue
 			}
-			if v = withoutReadOnly(s, v); validate(s, v, false) != nil {
+			if v = withoutReadOnly(s, v); graph.validate(s, v, false) != nil {
 				continue
 			}
-			if v, err = g.applyUnique(s, v, true); err != nil {
+			if v, err = g.applyUnique(graph, s, v, true); err != nil {
 				return "", fmt.Errorf("parameter %s: %w", p.Name, err)
 			}
-			if text, err := FormatParam(p, v); err == nil && paramUsable(p, text) && validate(s, v, true) == nil {
+			if text, err := FormatParam(p, v); err == nil && paramUsable(p, text) && g.uniqueValid(graph, s, v) == nil {
 				return text, nil
 			}
 		}
 	}
 	var lastErr error
 	for range maxAttempts {
-		v, err := g.Body(p.Schema)
+		v, err := g.body(graph, s)
 		if err != nil {
 			return "", fmt.Errorf("parameter %s: %w", p.Name, err)
 		}

@@ -17,6 +17,8 @@ import (
 	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
 )
 
 // Options tune what a Generator makes; the zero value makes realistic values, examples first.
@@ -89,42 +91,37 @@ func (g *Generator) Fork(name string) *Generator {
 	return newGenerator(g.seed, g.runID, g.path+"/"+name, g.opts)
 }
 
-// RunID returns the identifier Unique values are derived from.
-func (g *Generator) RunID() string { return g.runID }
-
 // newRand returns a PCG source seeded by a hash of parts.
 func newRand(parts ...string) *mrand.Rand {
 	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return mrand.New(mrand.NewPCG(binary.LittleEndian.Uint64(h[:8]), binary.LittleEndian.Uint64(h[8:16])))
 }
 
-// Value synthesises a request value for s (readOnly properties left out, writeOnly ones in,
-// each part checked against its own schema) made of plain JSON values (map[string]any, []any,
-// string, float64, bool, nil) that survive a JSON round trip, or says why it cannot.
-func (g *Generator) Value(s *openapi3.SchemaRef) (any, error) {
-	if err := checkSchema(s); err != nil {
+// Body synthesises a request value for s (readOnly properties left out, writeOnly ones in)
+// made of plain JSON values (map[string]any, []any, string, float64, bool, nil) that survive a
+// JSON round trip and that kin-openapi accepts as a request (validating with JSON Schema
+// 2020-12 when s uses OpenAPI 3.1 keywords), or says why no valid value could be made.
+func (g *Generator) Body(s *openapi3.SchemaRef) (any, error) {
+	graph, err := analyse(s)
+	if err != nil {
 		return nil, err
 	}
+	return g.body(graph, s.Value)
+}
+
+// body is Body for s, a schema of graph.
+func (g *Generator) body(graph *schemaGraph, s *openapi3.Schema) (any, error) {
 	g.stream.mu.Lock()
-	w := g.walker(g.stream.rng, false, "")
-	v, err := w.gen(s.Value, "")
+	v, err := g.walker(graph, g.stream.rng, nil).gen(s, "")
 	g.stream.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	return g.applyUnique(s.Value, v, false)
-}
-
-// Body is Value plus validation of the whole value as kin-openapi validates a request (with
-// JSON Schema 2020-12 when s uses OpenAPI 3.1 keywords), its error saying why no valid value
-// could be made.
-func (g *Generator) Body(s *openapi3.SchemaRef) (any, error) {
-	v, err := g.Value(s)
-	if err != nil {
+	if v, err = g.applyUnique(graph, s, v, false); err != nil {
 		return nil, err
 	}
-	if err := validate(s.Value, v, true); err != nil {
-		return nil, fmt.Errorf("synthesised value is invalid: %w", concise(err))
+	if err := g.uniqueValid(graph, s, v); err != nil {
+		return nil, fmt.Errorf("synthesised value is invalid: %w", err)
 	}
 	return v, nil
 }
@@ -135,12 +132,12 @@ func (g *Generator) MediaBody(mt *openapi3.MediaType) (any, error) {
 	if mt == nil {
 		return nil, errors.New("no media type")
 	}
-	var schema *openapi3.Schema
+	var graph *schemaGraph
 	if mt.Schema != nil {
-		if err := checkSchema(mt.Schema); err != nil {
+		var err error
+		if graph, err = analyse(mt.Schema); err != nil {
 			return nil, err
 		}
-		schema = mt.Schema.Value
 	}
 	if !g.opts.IgnoreExamples {
 		for _, ex := range mediaExamples(mt.Example, mt.Examples) {
@@ -148,31 +145,29 @@ func (g *Generator) MediaBody(mt *openapi3.MediaType) (any, error) {
 			if err != nil {
 				continue
 			}
-			if schema != nil {
-				v = withoutReadOnly(schema, v)
-			}
-			if schema == nil {
+			if graph == nil {
 				if len(g.opts.Unique) > 0 {
 					return nil, errors.New("unique pointers need a schema")
 				}
 				return v, nil
 			}
-			if validate(schema, v, false) != nil {
+			schema := mt.Schema.Value
+			if v = withoutReadOnly(schema, v); graph.validate(schema, v, false) != nil {
 				continue
 			}
-			if v, err = g.applyUnique(schema, v, true); err != nil {
+			if v, err = g.applyUnique(graph, schema, v, true); err != nil {
 				return nil, err
 			}
-			if err := validate(schema, v, true); err != nil {
-				return nil, fmt.Errorf("example with unique values is invalid: %w", concise(err))
+			if err := g.uniqueValid(graph, schema, v); err != nil {
+				return nil, fmt.Errorf("example with unique values is invalid: %w", err)
 			}
 			return v, nil
 		}
 	}
-	if mt.Schema == nil {
+	if graph == nil {
 		return nil, errors.New("no schema and no valid example")
 	}
-	return g.Body(mt.Schema)
+	return g.body(graph, mt.Schema.Value)
 }
 
 // mediaExamples lists example first, then the values of examples by sorted name.
@@ -199,27 +194,24 @@ func mediaExamples(example any, examples openapi3.Examples) []any {
 // array, every string it can is made unique, else numbers), or an error when s admits too few
 // values (an enum, a const, a boolean, a narrow range or pattern).
 func (g *Generator) Unique(s *openapi3.SchemaRef, slot string) (any, error) {
-	if err := checkSchema(s); err != nil {
+	graph, err := analyse(s)
+	if err != nil {
 		return nil, err
 	}
-	return g.unique(s.Value, slot, "")
+	return g.unique(graph, s.Value, slot, "")
 }
 
-// unique makes a unique value for s; hint, when not empty, is a realistic value to build on.
-func (g *Generator) unique(s *openapi3.Schema, slot, hint string) (any, error) {
+// unique makes a unique value for s, a schema of graph; hint, when not empty, is a realistic
+// value to build on. The walker checks the value against s, as it does every value it makes.
+func (g *Generator) unique(graph *schemaGraph, s *openapi3.Schema, slot, hint string) (any, error) {
 	var why error
 	for _, numbers := range []bool{false, true} {
-		w := g.walker(newRand("unique", g.runID, slot), true, slot)
-		w.uniq.numbers = numbers
-		w.uniq.hint = hint
+		w := g.walker(graph, newRand("unique", g.runID, slot), &uniqueState{runID: g.runID, slot: slot, numbers: numbers, hint: hint})
 		v, err := w.gen(s, "")
 		if err != nil {
 			return nil, fmt.Errorf("unique value for %q: %w", slot, err)
 		}
 		if w.uniq.made > 0 {
-			if err := validate(s, v, true); err != nil {
-				return nil, fmt.Errorf("unique value for %q is invalid: %w", slot, concise(err))
-			}
 			return v, nil
 		}
 		if w.uniq.why != nil {
@@ -235,7 +227,7 @@ func (g *Generator) unique(s *openapi3.Schema, slot, hint string) (any, error) {
 // applyUnique replaces the value at each of the options' Unique pointers by a unique one.
 // When v is an example (the same for every racer), a string it holds there is kept as the
 // unique value's prefix.
-func (g *Generator) applyUnique(s *openapi3.Schema, v any, example bool) (any, error) {
+func (g *Generator) applyUnique(graph *schemaGraph, s *openapi3.Schema, v any, example bool) (any, error) {
 	for _, ptr := range g.opts.Unique {
 		tokens, err := parsePointer(ptr)
 		if err != nil {
@@ -246,29 +238,37 @@ func (g *Generator) applyUnique(s *openapi3.Schema, v any, example bool) (any, e
 			return nil, fmt.Errorf("unique %s: the schema has no member there", ptr)
 		}
 		hint := ""
-		if cur, ok := valueAt(v, tokens); ok && example {
+		if cur, err := runtimeexpr.Pointer(v, ptr); err == nil && example {
 			if str, ok := cur.(string); ok {
 				hint = str
 			}
 		}
-		u, err := g.unique(sub, g.opts.Scope+ptr, hint)
+		u, err := g.unique(graph, sub, g.opts.Scope+ptr, hint)
 		if err != nil {
 			return nil, err
 		}
-		if v, err = setAt(v, tokens, u); err != nil {
+		if v, err = setAt(v, ptr, u); err != nil {
 			return nil, fmt.Errorf("unique %s: %w", ptr, err)
 		}
 	}
 	return v, nil
 }
 
-// walker returns a walker drawing from rng; unique walkers make unique leaves for slot.
-func (g *Generator) walker(rng *mrand.Rand, unique bool, slot string) *walker {
-	w := &walker{rng: rng, ignoreExamples: g.opts.IgnoreExamples}
-	if unique {
-		w.uniq = &uniqueState{runID: g.runID, slot: slot}
+// uniqueValid checks v, valid for s before applyUnique, again when Unique pointers changed it
+// (a unique member can break uniqueItems or oneOf). Values are checked once otherwise: the
+// walker checks every value it makes against its schema, the whole one too, and examples are
+// checked before they are picked.
+func (g *Generator) uniqueValid(graph *schemaGraph, s *openapi3.Schema, v any) error {
+	if len(g.opts.Unique) == 0 {
+		return nil
 	}
-	return w
+	return concise(graph.validate(s, v, true))
+}
+
+// walker returns a walker for schemas of graph drawing from rng; uniq, when not nil, makes it
+// make unique leaves.
+func (g *Generator) walker(graph *schemaGraph, rng *mrand.Rand, uniq *uniqueState) *walker {
+	return &walker{rng: rng, ignoreExamples: g.opts.IgnoreExamples, uniq: uniq, graph: graph, active: map[int]int{}}
 }
 
 // jsonCopy returns v as encoding/json decodes it into any: a deep copy in canonical types.

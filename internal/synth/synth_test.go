@@ -38,7 +38,11 @@ func mustValidate(t testing.TB, s *openapi3.Schema, v any) {
 	t.Helper()
 	opts := []openapi3.SchemaValidationOption{openapi3.VisitAsRequest(),
 		openapi3.WithStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC9562))}
-	if uses31(s) {
+	graph, err := analyse(&openapi3.SchemaRef{Value: s})
+	if err != nil {
+		t.Fatalf("schema: %v", err)
+	}
+	if graph.uses31(s) {
 		opts = append(opts, openapi3.EnableJSONSchema2020())
 	} else {
 		opts = append(opts, openapi3.MultiErrors())
@@ -68,41 +72,22 @@ func loadReference(t testing.TB) *openapi3.T {
 
 // Checks of a value's claimed property.
 
-func isString(t *testing.T, v any) string {
+// as returns v as a T, failing the test when it is not one.
+func as[T any](t *testing.T, v any) T {
 	t.Helper()
-	s, ok := v.(string)
+	x, ok := v.(T)
 	if !ok {
-		t.Fatalf("value = %#v; want a string", v)
+		t.Fatalf("value = %#v; want a %T", v, x)
 	}
-	return s
+	return x
 }
 
-func isNumber(t *testing.T, v any) float64 {
-	t.Helper()
-	f, ok := v.(float64)
-	if !ok {
-		t.Fatalf("value = %#v; want a number", v)
-	}
-	return f
-}
-
-func isObject(t *testing.T, v any) map[string]any {
-	t.Helper()
-	m, ok := v.(map[string]any)
-	if !ok {
-		t.Fatalf("value = %#v; want an object", v)
-	}
-	return m
-}
-
-func isArray(t *testing.T, v any) []any {
-	t.Helper()
-	a, ok := v.([]any)
-	if !ok {
-		t.Fatalf("value = %#v; want an array", v)
-	}
-	return a
-}
+var (
+	isString = as[string]
+	isNumber = as[float64]
+	isObject = as[map[string]any]
+	isArray  = as[[]any]
+)
 
 func matches(pattern string) func(*testing.T, any) {
 	re := regexp.MustCompile(pattern)
@@ -410,6 +395,7 @@ func TestBodyRefusesContradictions(t *testing.T) {
 		{"closed object missing a required member", `{"type":"object","required":["x"],"additionalProperties":false}`, "additionalProperties is false"},
 		{"multipleOf zero", `{"type":"number","multipleOf":0}`, "multipleOf"},
 		{"huge minLength", `{"type":"string","minLength":100000}`, "minLength 100000"},
+		{"const against the rest of the schema", `{"const":"abc","maxLength":2}`, "const"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -458,6 +444,16 @@ components:
       properties:
         left: {$ref: '#/components/schemas/Expr'}
         right: {$ref: '#/components/schemas/Expr'}
+    Tagged:
+      allOf:
+        - type: object
+          properties:
+            child: {$ref: '#/components/schemas/Tagged'}
+        - type: object
+          required: [name]
+          properties:
+            name: {type: string}
+            child: {nullable: true}
     Pet:
       oneOf:
         - $ref: '#/components/schemas/Cat'
@@ -512,7 +508,7 @@ func depthOf(v any) int {
 func TestRecursiveSchemas(t *testing.T) {
 	doc := loadDoc(t, recursiveDoc)
 	schemas := doc.Components.Schemas
-	for _, name := range []string{"Node", "Expr"} {
+	for _, name := range []string{"Node", "Expr", "Tagged"} {
 		t.Run(name+" terminates", func(t *testing.T) {
 			v, err := New(3).Body(schemas[name])
 			if err != nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
 )
 
 // stringFormats are the format checks values are validated with, on top of kin-openapi's
@@ -64,14 +66,10 @@ func checkURI(s string) error {
 	return nil
 }
 
-// validate checks v against s as a request, as kin-openapi validates one: with JSON Schema
-// 2020-12 when s uses OpenAPI 3.1 keywords (the built-in validator misjudges some of them,
-// such as patternProperties), else with the built-in OpenAPI 3.0 validator. Strict
+// validateAs checks v against s as a request, as kin-openapi validates one: with JSON Schema
+// 2020-12 when modern (s uses OpenAPI 3.1 keywords: the built-in validator misjudges some of
+// them, such as patternProperties), else with the built-in OpenAPI 3.0 validator. Strict
 // validation reports every error; the other stops at the first.
-func validate(s *openapi3.Schema, v any, strict bool) error {
-	return validateAs(s, v, strict, uses31(s))
-}
-
 func validateAs(s *openapi3.Schema, v any, strict, modern bool) error {
 	opts := []openapi3.SchemaValidationOption{
 		openapi3.VisitAsRequest(),
@@ -100,102 +98,6 @@ func visit(s *openapi3.Schema, v any, opts ...openapi3.SchemaValidationOption) (
 	return s.VisitJSON(v, opts...)
 }
 
-// uses31 reports whether s or a schema under it uses a keyword only OpenAPI 3.1 has.
-func uses31(s *openapi3.Schema) bool {
-	found := false
-	walkSchemas(s, func(x *openapi3.Schema) bool {
-		if x.Const != nil || x.Always != nil || len(x.PrefixItems) > 0 || x.Contains != nil ||
-			len(x.PatternProperties) > 0 || len(x.DependentSchemas) > 0 || x.PropertyNames != nil ||
-			x.UnevaluatedItems.Has != nil || x.UnevaluatedItems.Schema != nil ||
-			x.UnevaluatedProperties.Has != nil || x.UnevaluatedProperties.Schema != nil ||
-			x.If != nil || x.Then != nil || x.Else != nil || len(x.DependentRequired) > 0 ||
-			x.ExclusiveMin.Value != nil || x.ExclusiveMax.Value != nil ||
-			x.Type.IsMultiple() || x.Type.Includes(openapi3.TypeNull) {
-			found = true
-		}
-		return !found
-	})
-	return found
-}
-
-// subschemas lists the schema references directly under s, in no particular order: every
-// caller only asks whether some schema below has a property, and sorting cost a third of
-// planning a large spec.
-func subschemas(s *openapi3.Schema) []*openapi3.SchemaRef {
-	var refs []*openapi3.SchemaRef
-	refs = append(refs, s.AllOf...)
-	refs = append(refs, s.OneOf...)
-	refs = append(refs, s.AnyOf...)
-	refs = append(refs, s.PrefixItems...)
-	refs = append(refs, s.Not, s.Items, s.AdditionalProperties.Schema, s.Contains, s.PropertyNames,
-		s.If, s.Then, s.Else, s.UnevaluatedItems.Schema, s.UnevaluatedProperties.Schema, s.ContentSchema)
-	for _, m := range []openapi3.Schemas{s.Properties, s.PatternProperties, s.DependentSchemas, s.Defs} {
-		for _, ref := range m {
-			refs = append(refs, ref)
-		}
-	}
-	return refs
-}
-
-// walkSchemas calls f on s and every schema under it once, until f returns false.
-func walkSchemas(s *openapi3.Schema, f func(*openapi3.Schema) bool) {
-	seen := map[*openapi3.Schema]bool{}
-	var walk func(*openapi3.Schema) bool
-	walk = func(x *openapi3.Schema) bool {
-		if x == nil || seen[x] {
-			return true
-		}
-		seen[x] = true
-		if !f(x) {
-			return false
-		}
-		for _, ref := range subschemas(x) {
-			if ref != nil && !walk(ref.Value) {
-				return false
-			}
-		}
-		return true
-	}
-	walk(s)
-}
-
-// checkSchema refuses a schema with an unresolved reference, which the validator cannot use.
-func checkSchema(s *openapi3.SchemaRef) error {
-	if s == nil {
-		return errors.New("no schema")
-	}
-	if s.Value == nil {
-		return fmt.Errorf("unresolved schema reference %q", s.Ref)
-	}
-	var err error
-	walkSchemas(s.Value, func(x *openapi3.Schema) bool {
-		for _, m := range []openapi3.Schemas{x.Properties, x.PatternProperties, x.DependentSchemas, x.Defs} {
-			for name, ref := range m {
-				if ref == nil || ref.Value == nil {
-					err = fmt.Errorf("unresolved schema for %q", name)
-					return false
-				}
-			}
-		}
-		for _, ref := range subschemas(x) {
-			if ref != nil && ref.Value == nil {
-				err = fmt.Errorf("unresolved schema reference %q", ref.Ref)
-				return false
-			}
-		}
-		for _, list := range []openapi3.SchemaRefs{x.AllOf, x.OneOf, x.AnyOf, x.PrefixItems} {
-			for _, ref := range list {
-				if ref == nil {
-					err = errors.New("null schema in a list of schemas")
-					return false
-				}
-			}
-		}
-		return true
-	})
-	return err
-}
-
 // parsePointer splits a JSON pointer (RFC 6901) into unescaped tokens.
 func parsePointer(p string) ([]string, error) {
 	if p == "" {
@@ -206,7 +108,7 @@ func parsePointer(p string) ([]string, error) {
 	}
 	tokens := strings.Split(p[1:], "/")
 	for i, t := range tokens {
-		tokens[i] = strings.NewReplacer("~1", "/", "~0", "~").Replace(t)
+		tokens[i] = runtimeexpr.UnescapeToken(t)
 	}
 	return tokens, nil
 }
@@ -248,40 +150,18 @@ func schemaAt(s *openapi3.Schema, tokens []string, seen map[*openapi3.Schema]boo
 	return nil
 }
 
-// valueAt returns the member of v at tokens.
-func valueAt(v any, tokens []string) (any, bool) {
-	for _, tok := range tokens {
-		switch x := v.(type) {
-		case map[string]any:
-			next, ok := x[tok]
-			if !ok {
-				return nil, false
-			}
-			v = next
-		case []any:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(x) {
-				return nil, false
-			}
-			v = x[i]
-		default:
-			return nil, false
-		}
-	}
-	return v, true
-}
-
-// setAt sets the member of v at tokens to u (adding an object member if needed); the parent
-// must exist.
-func setAt(v any, tokens []string, u any) (any, error) {
-	if len(tokens) == 0 {
+// setAt sets the member of v at the JSON pointer ptr to u (adding an object member if needed);
+// the parent must exist.
+func setAt(v any, ptr string, u any) (any, error) {
+	if ptr == "" {
 		return u, nil
 	}
-	parent, ok := valueAt(v, tokens[:len(tokens)-1])
-	if !ok {
-		return nil, fmt.Errorf("the value has no member at /%s", strings.Join(tokens[:len(tokens)-1], "/"))
+	cut := strings.LastIndex(ptr, "/")
+	parent, err := runtimeexpr.Pointer(v, ptr[:cut])
+	if err != nil {
+		return nil, fmt.Errorf("the value has no member at %s", ptr[:cut])
 	}
-	last := tokens[len(tokens)-1]
+	last := runtimeexpr.UnescapeToken(ptr[cut+1:])
 	switch p := parent.(type) {
 	case map[string]any:
 		p[last] = u
@@ -373,7 +253,7 @@ func (e *memberError) Unwrap() error { return e.err }
 // atMember locates err at member token (a property name or an index).
 func atMember(token string, err error) error {
 	if m, ok := err.(*memberError); ok {
-		return &memberError{path: "/" + escapeToken(token) + m.path, err: m.err}
+		return &memberError{path: "/" + runtimeexpr.EscapeToken(token) + m.path, err: m.err}
 	}
-	return &memberError{path: "/" + escapeToken(token), err: err}
+	return &memberError{path: "/" + runtimeexpr.EscapeToken(token), err: err}
 }
