@@ -14,7 +14,6 @@ import (
 
 	"github.com/conflictcheck/conflictcheck/internal/engine"
 	"github.com/conflictcheck/conflictcheck/internal/plan"
-	"github.com/conflictcheck/conflictcheck/internal/scenario"
 	"github.com/conflictcheck/conflictcheck/internal/specload"
 )
 
@@ -73,8 +72,8 @@ func RejectWithDeclaredBody(doc *specload.Document) types.GomegaMatcher {
 
 // validateBody checks one rejection against the response doc declares for call's operation.
 func validateBody(doc *specload.Document, call plan.Call, x *engine.Exchange) error {
-	op := scenario.FindOperation(doc, call)
-	if op == nil {
+	op, ok := doc.Operation(call.Operation)
+	if !ok {
 		return fmt.Errorf("operation %s is not in the document", call.Operation)
 	}
 	req, err := http.NewRequestWithContext(context.Background(), x.Request.Method, x.Request.URL, nil)

@@ -18,34 +18,9 @@ import (
 // Headers conflictcheck fills itself at run time, never synthesised.
 var runtimeHeaders = []string{"If-Match", "If-None-Match", "Idempotency-Key"}
 
-// params are op's parameters, path-item level ones included, op's own overriding.
-func params(op specload.Operation) []*openapi3.Parameter {
-	var out []*openapi3.Parameter
-	seen := map[string]bool{}
-	add := func(refs openapi3.Parameters) {
-		for _, r := range refs {
-			if r == nil || r.Value == nil {
-				continue
-			}
-			k := r.Value.In + ":" + strings.ToLower(r.Value.Name)
-			if !seen[k] {
-				seen[k] = true
-				out = append(out, r.Value)
-			}
-		}
-	}
-	if op.Op != nil {
-		add(op.Op.Parameters)
-	}
-	if op.Item != nil {
-		add(op.Item.Parameters)
-	}
-	return out
-}
-
 // hasParam reports whether op takes a header parameter called name.
 func hasParam(op specload.Operation, name string) bool {
-	return slices.ContainsFunc(params(op), func(prm *openapi3.Parameter) bool {
+	return slices.ContainsFunc(op.Parameters(), func(prm *openapi3.Parameter) bool {
 		return prm.In == openapi3.ParameterInHeader && strings.EqualFold(prm.Name, name)
 	})
 }
@@ -54,7 +29,8 @@ func hasParam(op specload.Operation, name string) bool {
 // parameters synthesised too (nothing to bind them to).
 func (p *planner) bare(op specload.Operation) Call {
 	c := Call{Operation: op.ID, Method: op.Method, Path: op.Path, Params: map[string]string{}}
-	for _, prm := range params(op) {
+	c.ContentType, _ = jsonMedia(op.Op)
+	for _, prm := range op.Parameters() {
 		if prm.In != openapi3.ParameterInPath && (!prm.Required || slices.ContainsFunc(runtimeHeaders, func(h string) bool { return strings.EqualFold(h, prm.Name) })) {
 			continue
 		}
@@ -83,7 +59,7 @@ func (p *planner) call(sc *Scenario, from, to specload.Operation, bind map[strin
 		return c
 	}
 	props := properties(responseSchema(from.Op))
-	for _, prm := range params(to) {
+	for _, prm := range to.Parameters() {
 		if prm.In != openapi3.ParameterInPath {
 			continue
 		}
@@ -133,18 +109,18 @@ func successResponses(op *openapi3.Operation) []*openapi3.Response {
 	return out
 }
 
-// jsonOf is the JSON media type of content: application/json, else the first (by name) whose
-// type ends in json (application/problem+json, text/json).
-func jsonOf(content openapi3.Content) *openapi3.MediaType {
+// jsonOf is the JSON media type of content and its name: application/json, else the first
+// (by name) whose type ends in json (application/problem+json, text/json).
+func jsonOf(content openapi3.Content) (string, *openapi3.MediaType) {
 	if mt := content.Get("application/json"); mt != nil {
-		return mt
+		return "application/json", mt
 	}
 	for _, k := range slices.Sorted(maps.Keys(content)) {
 		if strings.HasSuffix(k, "json") {
-			return content[k]
+			return k, content[k]
 		}
 	}
-	return nil
+	return "", nil
 }
 
 // body is the request body of op in scenario sc: explicit (from x-conflict, kept as given),
@@ -154,7 +130,7 @@ func (p *planner) body(sc *Scenario, op specload.Operation, explicit any, subjec
 	if explicit != nil {
 		return explicit, ""
 	}
-	mt := jsonMedia(op.Op)
+	_, mt := jsonMedia(op.Op)
 	if mt == nil {
 		if op.Op != nil && op.Op.RequestBody != nil && op.Op.RequestBody.Value != nil && op.Op.RequestBody.Value.Required {
 			return nil, "needs a body (add x-conflict.body): the request body has no JSON media type"
@@ -270,16 +246,16 @@ func stringSchemaRef() *openapi3.SchemaRef {
 	return &openapi3.SchemaRef{Value: openapi3.NewStringSchema()}
 }
 
-// jsonMedia is op's JSON request media type, if any.
-func jsonMedia(op *openapi3.Operation) *openapi3.MediaType {
+// jsonMedia is op's JSON request media type and its name, if any.
+func jsonMedia(op *openapi3.Operation) (string, *openapi3.MediaType) {
 	if op == nil || op.RequestBody == nil || op.RequestBody.Value == nil {
-		return nil
+		return "", nil
 	}
 	return jsonOf(op.RequestBody.Value.Content)
 }
 
 func requestSchema(op *openapi3.Operation) *openapi3.SchemaRef {
-	if mt := jsonMedia(op); mt != nil {
+	if _, mt := jsonMedia(op); mt != nil {
 		return mt.Schema
 	}
 	return nil
@@ -288,7 +264,7 @@ func requestSchema(op *openapi3.Operation) *openapi3.SchemaRef {
 // responseSchema is the JSON schema of op's first success response.
 func responseSchema(op *openapi3.Operation) *openapi3.SchemaRef {
 	for _, r := range successResponses(op) {
-		if mt := jsonOf(r.Content); mt != nil {
+		if _, mt := jsonOf(r.Content); mt != nil {
 			return mt.Schema
 		}
 	}

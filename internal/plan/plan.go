@@ -83,6 +83,9 @@ type Call struct {
 	// Binding says where the path parameters' expressions came from: link, x-conflict, inferred.
 	Binding string `json:"binding,omitempty"`
 	Body    any    `json:"body,omitempty"`
+	// ContentType is the JSON media type the operation declares for its request body
+	// (application/json when empty).
+	ContentType string `json:"content_type,omitempty"`
 	// Fresh names headers that each racer fills with its own unique value (e.g. an idempotency
 	// key header on a capacity scenario, where every racer is a distinct request).
 	Fresh []string `json:"fresh,omitempty"`
@@ -149,13 +152,10 @@ type Scenario struct {
 
 // New plans doc.
 func New(doc *specload.Document, opts Options) (*Plan, error) {
-	p := &planner{doc: doc, opts: opts, byID: map[string]specload.Operation{}, ids: map[string]int{}, ix: newIndex(doc.Operations)}
+	p := &planner{doc: doc, opts: opts, ids: map[string]int{}, ix: newIndex(doc.Operations)}
 	p.gen = synth.New(opts.Seed)
 	if opts.RunID != "" {
 		p.gen = p.gen.WithRunID(opts.RunID)
-	}
-	for _, op := range doc.Operations {
-		p.byID[op.ID] = op
 	}
 	out := &Plan{Scenarios: []Scenario{}, Uncovered: []Uncovered{}, Warnings: []string{}, gen: p.gen}
 	if doc.T != nil && doc.T.Info != nil {
@@ -196,7 +196,6 @@ type planner struct {
 	doc  *specload.Document
 	opts Options
 	gen  *synth.Generator
-	byID map[string]specload.Operation
 	ids  map[string]int
 	ix   index
 }
@@ -306,7 +305,7 @@ func (p *planner) build(sc *Scenario, op specload.Operation, c xconflict.Conflic
 
 	var subject *specload.Operation
 	if sc.Subject != "" {
-		s, ok := p.byID[sc.Subject]
+		s, ok := p.doc.Operation(sc.Subject)
 		if !ok {
 			sc.Blocked = fmt.Sprintf("subject %q is not an operationId of the document", sc.Subject)
 			return
@@ -330,7 +329,7 @@ func (p *planner) build(sc *Scenario, op specload.Operation, c xconflict.Conflic
 		p.capacity(sc, op, subject, c)
 	}
 	if sc.Read != "" && sc.ReadCall == nil {
-		if r, ok := p.byID[sc.Read]; ok {
+		if r, ok := p.doc.Operation(sc.Read); ok {
 			// The read is bound to the subject when it reads the subject's resource, else to
 			// the resource the winning racer created (a created order, a created item).
 			from := subject
@@ -407,7 +406,7 @@ func (p *planner) staleUpdate(sc *Scenario, op specload.Operation, subject *spec
 		if hasParam(op, "If-Match") {
 			sc.Version = &xconflict.Version{Header: "ETag"}
 			sc.Notes = append(sc.Notes, "version: the ETag header, sent back in If-Match (the operation takes If-Match)")
-		} else if r, ok := p.byID[sc.Read]; ok {
+		} else if r, ok := p.doc.Operation(sc.Read); ok {
 			if f := sharedVersionField(op, r); f != "" {
 				sc.Version = &xconflict.Version{Field: f}
 				sc.Notes = append(sc.Notes, "version: body field "+f+" shared with "+sc.Read)
@@ -436,7 +435,7 @@ func (p *planner) transition(sc *Scenario, op specload.Operation, subject *specl
 		ids = []string{op.ID}
 	}
 	for _, id := range ids {
-		r, ok := p.byID[id]
+		r, ok := p.doc.Operation(id)
 		if !ok {
 			sc.Blocked = fmt.Sprintf("racer %q is not an operationId of the document", id)
 			return
@@ -459,7 +458,7 @@ func (p *planner) deleteInUse(sc *Scenario, op specload.Operation, subject *spec
 		sc.Blocked = "delete-in-use needs x-conflict.dependent: the operation that creates a resource referencing the subject"
 		return
 	}
-	dep, ok := p.byID[c.Dependent]
+	dep, ok := p.doc.Operation(c.Dependent)
 	if !ok {
 		sc.Blocked = fmt.Sprintf("dependent %q is not an operationId of the document", c.Dependent)
 		return
@@ -478,7 +477,7 @@ func (p *planner) deleteInUse(sc *Scenario, op specload.Operation, subject *spec
 		sc.Notes = append(sc.Notes, "concurrency 2: one delete against one dependent creation")
 	}
 	if c.Resolve != "" {
-		if r, ok := p.byID[c.Resolve]; ok {
+		if r, ok := p.doc.Operation(c.Resolve); ok {
 			call := p.call(sc, dep, r, nil)
 			sc.ResolveCall = &call
 		}
@@ -511,14 +510,14 @@ func (p *planner) capacity(sc *Scenario, op specload.Operation, subject *specloa
 	if !ok {
 		return
 	}
-	for _, prm := range params(op) {
+	for _, prm := range op.Parameters() {
 		if prm.In == openapi3.ParameterInHeader && strings.EqualFold(prm.Name, "Idempotency-Key") {
 			racer.Fresh = append(racer.Fresh, prm.Name)
 			delete(racer.Params, prm.Name)
 		}
 	}
 	sc.Racers = []Call{racer}
-	if r, ok := p.byID[c.Invariant.Read]; ok && subject != nil {
+	if r, ok := p.doc.Operation(c.Invariant.Read); ok && subject != nil {
 		call := p.call(sc, *subject, r, nil)
 		sc.InvariantCall = &call
 	}
@@ -583,7 +582,7 @@ func (p *planner) setup(sc *Scenario, subject specload.Operation, depth int) []C
 	explicit := any(nil)
 	for _, c := range p.doc.Conflicts[subject.ID] {
 		if c.Body != nil && c.Subject != "" && c.Subject != subject.ID {
-			if s, ok := p.byID[c.Subject]; ok {
+			if s, ok := p.doc.Operation(c.Subject); ok {
 				parent, explicit = &s, c.Body
 				break
 			}

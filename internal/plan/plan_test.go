@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/getkin/kin-openapi/openapi3"
 	"maps"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/conflictcheck/conflictcheck/internal/specload"
+	"github.com/conflictcheck/conflictcheck/internal/synth"
 	"github.com/conflictcheck/conflictcheck/internal/xconflict"
 	"github.com/conflictcheck/conflictcheck/openapi"
 )
@@ -378,5 +380,18 @@ func TestReadBinding(t *testing.T) {
 		if sc.ReadsWinner != winner || sc.ReadCall == nil || sc.ReadCall.Binding != BindLink {
 			t.Errorf("%s: reads winner %v, read call %+v; want reads winner %v bound by a link", id, sc.ReadsWinner, sc.ReadCall, winner)
 		}
+	}
+}
+
+func TestJSONMediaPicksTheDeclaredType(t *testing.T) {
+	op := &openapi3.Operation{RequestBody: &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithContent(openapi3.Content{
+		"text/plain":                   openapi3.NewMediaType(),
+		"application/merge-patch+json": openapi3.NewMediaType(),
+	})}}
+	if name, mt := jsonMedia(op); name != "application/merge-patch+json" || mt == nil {
+		t.Errorf("jsonMedia = %q, want application/merge-patch+json", name)
+	}
+	if c := (&planner{gen: synth.New(1)}).bare(specload.Operation{ID: "x", Method: "PATCH", Path: "/x", Op: op}); c.ContentType != "application/merge-patch+json" {
+		t.Errorf("call content type = %q", c.ContentType)
 	}
 }

@@ -1,13 +1,13 @@
 package scenario
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -24,7 +24,7 @@ import (
 // exchange (nil when the call binds to nothing), placing each parameter where the document
 // declares it, filling Fresh headers with unique values, and adding the extra headers.
 func BuildRequest(doc *specload.Document, c plan.Call, bound *engine.Exchange, extra http.Header) (engine.Request, error) {
-	op := FindOperation(doc, c)
+	op, _ := doc.Operation(c.Operation)
 	declared := declaredParams(op)
 	ctx := evalContext(bound)
 
@@ -80,7 +80,7 @@ func BuildRequest(doc *specload.Document, c plan.Call, bound *engine.Exchange, e
 			return engine.Request{}, fmt.Errorf("%s body: encode JSON: %w", callName(c), err)
 		}
 		if header.Get("Content-Type") == "" {
-			header.Set("Content-Type", contentType(op))
+			header.Set("Content-Type", cmp.Or(c.ContentType, "application/json"))
 		}
 	}
 	return engine.Request{Method: c.Method, Path: path, Header: header, Body: body}, nil
@@ -93,70 +93,16 @@ func callName(c plan.Call) string {
 	return c.Method + " " + c.Path
 }
 
-// FindOperation is the document's operation c calls: by operationId, else method and path;
-// nil when doc has none.
-func FindOperation(doc *specload.Document, c plan.Call) *specload.Operation {
-	if doc == nil {
-		return nil
-	}
-	for i, op := range doc.Operations {
-		if c.Operation != "" && op.ID == c.Operation {
-			return &doc.Operations[i]
-		}
-	}
-	for i, op := range doc.Operations {
-		if op.Method == c.Method && op.Path == c.Path {
-			return &doc.Operations[i]
-		}
-	}
-	return nil
-}
-
-// declaredParams maps the name of each parameter op declares (path-item level, then operation
-// level, which overrides) to its declaration.
-func declaredParams(op *specload.Operation) map[string]*openapi3.Parameter {
+// declaredParams maps the name of each parameter op takes (its own overriding its path
+// item's) to its declaration.
+func declaredParams(op specload.Operation) map[string]*openapi3.Parameter {
 	out := map[string]*openapi3.Parameter{}
-	if op == nil {
-		return out
-	}
-	var lists []openapi3.Parameters
-	if op.Item != nil {
-		lists = append(lists, op.Item.Parameters)
-	}
-	if op.Op != nil {
-		lists = append(lists, op.Op.Parameters)
-	}
-	for _, ps := range lists {
-		for _, ref := range ps {
-			if ref != nil && ref.Value != nil {
-				out[ref.Value.Name] = ref.Value
-			}
+	for _, prm := range op.Parameters() {
+		if _, ok := out[prm.Name]; !ok {
+			out[prm.Name] = prm
 		}
 	}
 	return out
-}
-
-// contentType is the JSON media type op's request body declares, application/json by default.
-func contentType(op *specload.Operation) string {
-	if op == nil || op.Op == nil || op.Op.RequestBody == nil || op.Op.RequestBody.Value == nil {
-		return "application/json"
-	}
-	var types []string
-	for mt := range op.Op.RequestBody.Value.Content {
-		types = append(types, mt)
-	}
-	sort.Strings(types)
-	for _, mt := range types {
-		if mt == "application/json" {
-			return mt
-		}
-	}
-	for _, mt := range types {
-		if strings.HasSuffix(mt, "+json") || strings.HasSuffix(mt, "/json") {
-			return mt
-		}
-	}
-	return "application/json"
 }
 
 // evalContext is the runtime-expression view of an exchange.

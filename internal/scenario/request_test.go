@@ -46,6 +46,12 @@ func loadParts(t *testing.T) *specload.Document {
 	return doc
 }
 
+// withContentType is c with the media type the planner records from the declared body.
+func withContentType(c plan.Call, mt string) plan.Call {
+	c.ContentType = mt
+	return c
+}
+
 func TestBuildRequest(t *testing.T) {
 	doc := loadParts(t)
 	bound := &engine.Exchange{
@@ -81,9 +87,9 @@ func TestBuildRequest(t *testing.T) {
 			call:     call(map[string]string{"thingId": "$response.header.Location"}, nil),
 			wantPath: "/things/loc%2042/parts"},
 		{name: "body expressions evaluated, declared content type",
-			call: call(map[string]string{"thingId": "t"}, map[string]any{
+			call: withContentType(call(map[string]string{"thingId": "t"}, map[string]any{
 				"thing": "$response.body#/id", "n": "$response.body#/count", "tags": "$response.body#/tags",
-				"nested": map[string]any{"lit": "x", "list": []any{"$statusCode"}}}),
+				"nested": map[string]any{"lit": "x", "list": []any{"$statusCode"}}}), "application/merge-patch+json"),
 			wantPath: "/things/t/parts",
 			wantHdr:  map[string]string{"Content-Type": "application/merge-patch+json"},
 			wantBody: `{"n":3,"nested":{"list":[201],"lit":"x"},"tags":["x"],"thing":"a b/c"}`},

@@ -94,13 +94,13 @@ func load(ctx context.Context, src *source, opts Options) (*Document, error) {
 		return nil, err
 	}
 	out := &Document{Source: src.name, Version: ver, T: doc}
-	if out.Operations, err = operations(order, doc); err != nil {
+	if out.Operations, out.byID, err = operations(order, doc); err != nil {
 		return nil, err
 	}
 	if err := checkResolved(out.Operations); err != nil {
 		return nil, err
 	}
-	if out.Conflicts, err = conflicts(out.Operations); err != nil {
+	if out.Conflicts, err = conflicts(out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -322,10 +322,11 @@ func documentOrder(root *yaml.Node) pathOrder {
 }
 
 // operations lists doc's operations, paths and methods in document order (the rest, from
-// referenced path items, in a fixed order), and refuses a repeated operationId.
-func operations(order pathOrder, doc *openapi3.T) ([]Operation, error) {
+// referenced path items, in a fixed order) with their index by ID, and refuses a repeated
+// operationId.
+func operations(order pathOrder, doc *openapi3.T) ([]Operation, map[string]int, error) {
 	if doc.Paths == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	items := doc.Paths.Map()
 	var paths []string
@@ -344,7 +345,7 @@ func operations(order pathOrder, doc *openapi3.T) ([]Operation, error) {
 	paths = append(paths, rest...)
 
 	var out []Operation
-	byID := map[string]Operation{}
+	byID := map[string]int{}
 	for _, p := range paths {
 		item := items[p]
 		ops := item.Operations()
@@ -370,14 +371,14 @@ func operations(order pathOrder, doc *openapi3.T) ([]Operation, error) {
 			if o.ID == "" {
 				o.ID = m + " " + p
 			}
-			if prev, dup := byID[o.ID]; dup {
-				return nil, fmt.Errorf("duplicate operationId %q: %s %s and %s %s", o.ID, prev.Method, prev.Path, m, p)
+			if i, dup := byID[o.ID]; dup {
+				return nil, nil, fmt.Errorf("duplicate operationId %q: %s %s and %s %s", o.ID, out[i].Method, out[i].Path, m, p)
 			}
-			byID[o.ID] = o
+			byID[o.ID] = len(out)
 			out = append(out, o)
 		}
 	}
-	return out, nil
+	return out, byID, nil
 }
 
 func methodRank(m string) int {
@@ -388,13 +389,9 @@ func methodRank(m string) int {
 }
 
 // conflicts validates each operation's x-conflict and the operationIds it names.
-func conflicts(ops []Operation) (map[string][]xconflict.Conflict, error) {
-	ids := make(map[string]bool, len(ops))
-	for _, o := range ops {
-		ids[o.ID] = true
-	}
+func conflicts(doc *Document) (map[string][]xconflict.Conflict, error) {
 	out := map[string][]xconflict.Conflict{}
-	for _, o := range ops {
+	for _, o := range doc.Operations {
 		raw, ok := o.Op.Extensions["x-conflict"]
 		if !ok {
 			continue
@@ -409,7 +406,7 @@ func conflicts(ops []Operation) (map[string][]xconflict.Conflict, error) {
 				field = fmt.Sprintf("x-conflict[%d]", i)
 			}
 			for _, r := range c.OperationRefs() {
-				if !ids[r.OperationID] {
+				if _, ok := doc.byID[r.OperationID]; !ok {
 					return nil, &xconflict.Error{Operation: o.ID, Field: field + "." + r.Field,
 						Message: fmt.Sprintf("unknown operationId %q", r.OperationID)}
 				}

@@ -59,6 +59,50 @@ type Document struct {
 	// Operations lists every operation of T.Paths, paths in document order, methods in
 	// document order within a path.
 	Operations []Operation
+
+	byID map[string]int // Operations' index by ID
+}
+
+// Parameters are the parameters o takes: its own, then its path item's that it does not
+// override (same name and location, names compared case-insensitively).
+func (o Operation) Parameters() []*openapi3.Parameter {
+	var out []*openapi3.Parameter
+	seen := map[string]bool{}
+	for _, refs := range []openapi3.Parameters{o.opParams(), o.itemParams()} {
+		for _, r := range refs {
+			if r == nil || r.Value == nil {
+				continue
+			}
+			if k := r.Value.In + ":" + strings.ToLower(r.Value.Name); !seen[k] {
+				seen[k] = true
+				out = append(out, r.Value)
+			}
+		}
+	}
+	return out
+}
+
+func (o Operation) opParams() openapi3.Parameters {
+	if o.Op == nil {
+		return nil
+	}
+	return o.Op.Parameters
+}
+
+func (o Operation) itemParams() openapi3.Parameters {
+	if o.Item == nil {
+		return nil
+	}
+	return o.Item.Parameters
+}
+
+// Operation returns the operation whose ID (operationId, or "METHOD /path") is id.
+func (d *Document) Operation(id string) (Operation, bool) {
+	i, ok := d.byID[id]
+	if !ok {
+		return Operation{}, false
+	}
+	return d.Operations[i], true
 }
 
 // Operation is one operation of a Document.
