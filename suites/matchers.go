@@ -188,10 +188,6 @@ func statusOf(x *engine.Exchange) string {
 	return fmt.Sprint(x.Status)
 }
 
-func success(x *engine.Exchange) bool {
-	return x != nil && x.Err == nil && x.Status >= 200 && x.Status < 300
-}
-
 func serverError(x *engine.Exchange) bool {
 	return x != nil && x.Err == nil && x.Status >= 500
 }
@@ -213,7 +209,7 @@ func deletes(sc plan.Scenario, i int) bool {
 
 // subjectCreated is the setup's last exchange, the subject's creation, when it succeeded.
 func subjectCreated(r *scenario.Result) *engine.Exchange {
-	if n := len(r.Setup); n > 0 && success(&r.Setup[n-1]) {
+	if n := len(r.Setup); n > 0 && r.Setup[n-1].OK() {
 		return &r.Setup[n-1]
 	}
 	return nil
@@ -228,7 +224,7 @@ func racerCall(sc plan.Scenario, i int) plan.Call {
 func winners(xs []engine.Exchange) []int {
 	var out []int
 	for i := range xs {
-		if success(&xs[i]) {
+		if xs[i].OK() {
 			out = append(out, i)
 		}
 	}

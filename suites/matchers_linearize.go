@@ -150,7 +150,7 @@ func returnOf(x engine.Exchange) time.Duration {
 
 func statusClass(x engine.Exchange) linearize.Status {
 	switch {
-	case success(&x):
+	case x.OK():
 		return linearize.Succeeded
 	case x.Err == nil && x.Status >= 400 && x.Status < 500:
 		return linearize.Rejected
@@ -162,7 +162,7 @@ func statusClass(x engine.Exchange) linearize.Status {
 func registerHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 	sc := ev.Scenario
 	r := &ev.Result
-	if !success(r.Before) || r.After == nil {
+	if !r.Before.OK() || r.After == nil {
 		return linearize.Model{}, nil, fmt.Errorf("%w: the reads around the race are missing", ErrNoEvidence)
 	}
 	vf := versionField(sc)
@@ -188,7 +188,7 @@ func registerHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 	for i, x := range r.Race.Exchanges {
 		a := linearize.Action{Verb: linearize.Write, Version: sentVersion(sc, &x), Value: value(requestMembers(&x))}
 		o := linearize.Outcome{}
-		if success(&x) {
+		if x.OK() {
 			o.Version = versionOf(sc, &x)
 		}
 		hist = append(hist, t.racer(i, x, a, o))
@@ -204,7 +204,7 @@ func registerHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 	if r.Retry != nil {
 		a := linearize.Action{Verb: linearize.Write, Version: sentVersion(sc, r.Retry), Value: value(requestMembers(r.Retry))}
 		o := linearize.Outcome{}
-		if success(r.Retry) {
+		if r.Retry.OK() {
 			o.Version = versionOf(sc, r.Retry)
 		}
 		hist = append(hist, t.after(clientRetry, "retry", r.Retry, a, o))
@@ -244,7 +244,7 @@ func machineHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 	r := &ev.Result
 	// The initial state: the read before the race, else the subject's creation response.
 	var before map[string]any
-	if success(r.Before) {
+	if r.Before.OK() {
 		before = members(r.Before.Body)
 	} else if x := subjectCreated(r); x != nil {
 		before = members(x.Body)
@@ -266,11 +266,11 @@ func machineHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 	edges := map[string]linearize.Edge{}
 	for i, x := range xs {
 		op := racerCall(sc, i).Operation
-		if _, ok := edges[op]; ok && !success(&x) {
+		if _, ok := edges[op]; ok && !x.OK() {
 			continue
 		}
 		to := "after " + op
-		if success(&x) {
+		if x.OK() {
 			if s, ok := members(x.Body)[field].(string); ok {
 				to = s
 			}
@@ -285,7 +285,7 @@ func machineHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 	if r.Before != nil && r.Before.Err == nil && r.Before.Status < 500 {
 		// A read that misses the subject its creation answered sees no state at all.
 		seen, _ := members(r.Before.Body)[field].(string)
-		if !success(r.Before) {
+		if !r.Before.OK() {
 			seen = ""
 		}
 		hist = append(hist, t.before(linearize.Action{Verb: linearize.Read}, linearize.Outcome{Status: linearize.Succeeded, State: seen}))
@@ -293,7 +293,7 @@ func machineHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 	for i, x := range xs {
 		hist = append(hist, t.racer(i, x, linearize.Action{Verb: linearize.Transition, Name: racerCall(sc, i).Operation}, linearize.Outcome{}))
 	}
-	if success(r.After) {
+	if r.After.OK() {
 		s, _ := members(r.After.Body)[field].(string)
 		hist = append(hist, t.after(clientAfter, "read after", r.After, linearize.Action{Verb: linearize.Read}, linearize.Outcome{State: s}))
 	}
@@ -323,7 +323,7 @@ func counterHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 	for i, x := range r.Race.Exchanges {
 		hist = append(hist, t.racer(i, x, take, linearize.Outcome{}))
 	}
-	if x := r.InvariantAfter; success(x) {
+	if x := r.InvariantAfter; x.OK() {
 		if v, ok := number(pointer(x.Body, sc.Invariant.Field)); ok {
 			hist = append(hist, t.after(clientAfter, "invariant read", x, linearize.Action{Verb: linearize.Read}, linearize.Outcome{Count: int(v - lo)}))
 		}
@@ -345,7 +345,7 @@ func idempotencyHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 	for i, x := range ev.Result.Race.Exchanges {
 		a := linearize.Action{Verb: linearize.Request, Key: http.Header(x.Request.Header).Get(sc.Header), Value: compact(jsonBody(x.Request.Body))}
 		o := linearize.Outcome{}
-		if success(&x) {
+		if x.OK() {
 			o.ID = createdID(&x)
 		}
 		hist = append(hist, t.racer(i, x, a, o))
@@ -371,7 +371,7 @@ func deleteHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 		if x == nil || x.Err != nil || x.Status >= 500 {
 			return
 		}
-		o := linearize.Outcome{Exists: success(x)}
+		o := linearize.Outcome{Exists: x.OK()}
 		hist = append(hist, t.after(client, label, x, linearize.Action{Verb: linearize.Read}, o))
 		hist[len(hist)-1].Outcome.Status = linearize.Succeeded // a 404 read observed the subject gone
 	}

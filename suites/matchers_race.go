@@ -32,7 +32,7 @@ func RejectSequentialConflict() types.GomegaMatcher {
 		}
 		if p.UntilRejected == 0 {
 			for i := range xs[:len(xs)-1] {
-				if !success(&xs[i]) {
+				if !xs[i].OK() {
 					return failf(CheckSequentialConflict, ev, rows, nil, "probe call %d answered %s before the conflicting call, want 2xx", i, statusOf(&xs[i])), nil
 				}
 			}
@@ -202,7 +202,7 @@ func capacityWinners(ev *Evidence, won []int) (string, error) {
 // invariantAfter is the invariant's value read after the race.
 func invariantAfter(ev *Evidence) (float64, error) {
 	x := ev.Result.InvariantAfter
-	if !success(x) {
+	if !x.OK() {
 		return 0, fmt.Errorf("%w: the invariant read after the race answered %s", ErrNoEvidence, statusOf(x))
 	}
 	v, ok := number(pointer(x.Body, ev.Scenario.Invariant.Field))
@@ -216,7 +216,7 @@ func invariantAfter(ev *Evidence) (float64, error) {
 // subject's creation response.
 func initialQuantity(ev *Evidence) (float64, bool) {
 	f := ev.Scenario.Invariant.Field
-	if success(ev.Result.Before) {
+	if ev.Result.Before.OK() {
 		if v, ok := number(pointer(ev.Result.Before.Body, f)); ok {
 			return v, true
 		}

@@ -53,7 +53,7 @@ func HoldOnlyTheWinnersWrite() types.GomegaMatcher {
 			switch {
 			case deleted && !gone(r.After):
 				return failf(CheckStateIntact, ev, rows, nil, "the delete won but the subject is still there (read %s)", statusOf(r.After)), nil
-			case !deleted && !success(r.After):
+			case !deleted && !r.After.OK():
 				return failf(CheckStateIntact, ev, rows, nil, "the delete lost but the subject reads %s", statusOf(r.After)), nil
 			}
 			return "", nil
@@ -72,7 +72,7 @@ func HoldOnlyTheWinnersWrite() types.GomegaMatcher {
 		} else if len(won) > 1 {
 			return failf(CheckStateIntact, ev, rows, nil, "%d racers wrote, want only the winner's write", len(won)), nil
 		}
-		if !success(r.After) {
+		if !r.After.OK() {
 			return failf(CheckStateIntact, ev, rows, nil, "the read after the race answered %s, want the winner's resource", statusOf(r.After)), nil
 		}
 		if diff := mismatches(members(xs[first].Body), members(r.After.Body)); len(diff) > 0 {
@@ -87,7 +87,7 @@ func staleIntact(ev *Evidence, won []int, rows []row) (string, error) {
 	sc := ev.Scenario
 	r := &ev.Result
 	xs := r.Race.Exchanges
-	if !success(r.Before) || !success(r.After) {
+	if !r.Before.OK() || !r.After.OK() {
 		return "", fmt.Errorf("%w: the reads around the race answered %s and %s", ErrNoEvidence, statusOf(r.Before), statusOf(r.After))
 	}
 	vf := versionField(sc)
@@ -161,7 +161,7 @@ func SucceedAfterResolution() types.GomegaMatcher {
 				return "", fmt.Errorf("%w: the delete won the race, nothing to resolve", ErrNotApplicable)
 			}
 			rows = append(rows, row{label: "resolve", x: r.Resolve})
-			if !success(r.Resolve) {
+			if !r.Resolve.OK() {
 				return failf(CheckRetrySucceeds, ev, rows, nil, "the resolution answered %s, want 2xx", statusOf(r.Resolve)), nil
 			}
 		}
@@ -178,7 +178,7 @@ func SucceedAfterResolution() types.GomegaMatcher {
 		if r.Final != nil {
 			rows = append(rows, row{label: "final", x: r.Final})
 		}
-		if !success(r.Retry) {
+		if !r.Retry.OK() {
 			if sc.Kind == xconflict.Capacity && exhausted(ev) {
 				return "", fmt.Errorf("%w: the quantity ran out, the retry was rightly refused (%s)", ErrNotApplicable, statusOf(r.Retry))
 			}
@@ -212,7 +212,7 @@ func SucceedAfterResolution() types.GomegaMatcher {
 
 // finalDiff lists how the read final differs from want.
 func finalDiff(final *engine.Exchange, want map[string]any, skip ...string) []string {
-	if !success(final) {
+	if !final.OK() {
 		return []string{"the read after the retry answered " + statusOf(final)}
 	}
 	return mismatches(want, members(final.Body), skip...)

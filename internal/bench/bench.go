@@ -284,7 +284,7 @@ func (b *bench) race(ctx context.Context, s int, url string, n int) (trial, erro
 	for _, x := range out.Exchanges {
 		if x.Err != nil {
 			t.errors++
-		} else if x.Status >= 200 && x.Status < 300 {
+		} else if x.OK() {
 			t.winners++
 		}
 	}

@@ -111,6 +111,11 @@ type Exchange struct {
 	Done       time.Duration `json:"done"`
 }
 
+// OK reports whether x got a complete 2xx response; a nil exchange (a request never sent) did not.
+func (x *Exchange) OK() bool {
+	return x != nil && x.Err == nil && x.Status >= 200 && x.Status < 300
+}
+
 // Outcome is one race: the strategy actually used and one exchange per racer, in racer order.
 type Outcome struct {
 	Strategy  Strategy   `json:"strategy"`

@@ -162,7 +162,7 @@ func (r *runner) run() error {
 	}
 	if sc.ReadCall != nil && r.res.Retry != nil {
 		bound := readBound
-		if r.sc.ReadsWinner && success(r.res.Retry) {
+		if r.sc.ReadsWinner && r.res.Retry.OK() {
 			bound = r.res.Retry
 		}
 		if bound != nil {
@@ -198,7 +198,7 @@ func (r *runner) setup(fresh bool) ([]engine.Exchange, error) {
 		if err != nil {
 			return out, fmt.Errorf("setup %s: %w", callName(c), err)
 		}
-		if !success(x) {
+		if !x.OK() {
 			return out, fmt.Errorf("setup %s answered %s", callName(c), statusText(x))
 		}
 		prev = &out[i]
@@ -234,7 +234,7 @@ func (r *runner) probe() error {
 		if err != nil {
 			return fmt.Errorf("probe: %w", err)
 		}
-		if repeat && !success(x) {
+		if repeat && !x.OK() {
 			break
 		}
 	}
@@ -313,7 +313,7 @@ func (r *runner) retry(subject *engine.Exchange) error {
 	var err error
 	switch sc.Kind {
 	case xconflict.StaleUpdate:
-		if r.res.After == nil || !success(r.res.After) {
+		if r.res.After == nil || !r.res.After.OK() {
 			return nil
 		}
 		version, verr := versionOf(sc.Version, r.res.After)
@@ -353,7 +353,7 @@ func (r *runner) subject() *engine.Exchange { return last(r.res.Setup) }
 func (r *runner) firstWinner(op string) *engine.Exchange {
 	for i := range r.res.Race.Exchanges {
 		x := &r.res.Race.Exchanges[i]
-		if (op == "" || r.sc.Racers[i%len(r.sc.Racers)].Operation == op) && success(x) {
+		if (op == "" || r.sc.Racers[i%len(r.sc.Racers)].Operation == op) && x.OK() {
 			return x
 		}
 	}
@@ -387,7 +387,7 @@ func versionOf(v *xconflict.Version, read *engine.Exchange) (*versionValue, erro
 	if v == nil {
 		return nil, nil
 	}
-	if !success(read) {
+	if !read.OK() {
 		return nil, fmt.Errorf("read answered %s", statusText(read))
 	}
 	if v.Header != "" {
@@ -461,7 +461,7 @@ func (r *runner) send(target string, req engine.Request) (*engine.Exchange, erro
 
 // track records the resource a successful create made, once.
 func (r *runner) track(c plan.Call, x engine.Exchange) {
-	if !success(&x) || c.Method != http.MethodPost {
+	if !x.OK() || c.Method != http.MethodPost {
 		return
 	}
 	path, template := r.resourcePath(c, x)
@@ -555,14 +555,10 @@ func (r *runner) cleanup() {
 			continue
 		}
 		r.res.Cleanup = append(r.res.Cleanup, *x)
-		if !success(x) && x.Status != http.StatusNotFound && x.Status != http.StatusGone {
+		if !x.OK() && x.Status != http.StatusNotFound && x.Status != http.StatusGone {
 			r.res.Leftovers = append(r.res.Leftovers, u)
 		}
 	}
-}
-
-func success(x *engine.Exchange) bool {
-	return x != nil && x.Err == nil && x.Status >= 200 && x.Status < 300
 }
 
 func statusText(x *engine.Exchange) string {

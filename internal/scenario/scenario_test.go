@@ -78,8 +78,6 @@ func status(x *engine.Exchange) string {
 	return http.StatusText(x.Status)
 }
 
-func ok(x *engine.Exchange) bool { return x != nil && x.Err == nil && x.Status/100 == 2 }
-
 func TestRunReferenceServer(t *testing.T) {
 	doc, p := loadPlan(t)
 	srv := reference(t, fault.None)
@@ -97,7 +95,7 @@ func TestRunReferenceServer(t *testing.T) {
 				t.Errorf("setup has %d exchanges, want %d", len(res.Setup), len(sc.Setup))
 			}
 			for i := range res.Setup {
-				if !ok(&res.Setup[i]) {
+				if !res.Setup[i].OK() {
 					t.Errorf("setup %d answered %d", i, res.Setup[i].Status)
 				}
 			}
@@ -123,7 +121,7 @@ func checkProbe(t *testing.T, sc plan.Scenario, res Result) {
 		t.Errorf("probe sent %d calls, want %d", len(res.Probe), len(sc.Probe.Calls))
 	}
 	for i, x := range res.Probe[:len(res.Probe)-1] {
-		if !ok(&x) {
+		if !x.OK() {
 			t.Errorf("probe call %d answered %d, want 2xx", i, x.Status)
 		}
 	}
@@ -131,7 +129,7 @@ func checkProbe(t *testing.T, sc plan.Scenario, res Result) {
 		t.Errorf("probe's last call answered %d (%s), want one of %v", lastX.Status, lastX.Body, sc.Probe.Expect)
 	}
 	for i, x := range res.ProbeSetup {
-		if !ok(&x) {
+		if !x.OK() {
 			t.Errorf("probe setup %d answered %d", i, x.Status)
 		}
 	}
@@ -153,7 +151,7 @@ func checkRace(t *testing.T, sc plan.Scenario, res Result) {
 	ids := map[string]bool{}
 	for i, x := range xs {
 		switch {
-		case ok(&x):
+		case x.OK():
 			winners++
 			var body struct {
 				ID string `json:"id"`
@@ -183,14 +181,14 @@ func checkRace(t *testing.T, sc plan.Scenario, res Result) {
 			t.Errorf("%d of %d racers won, want some but not all", winners, len(xs))
 		}
 	}
-	deleted := sc.Kind == xconflict.DeleteInUse && ok(&xs[0]) && res.After != nil && res.After.Status == http.StatusNotFound
-	if sc.ReadCall != nil && !ok(res.After) && !deleted {
+	deleted := sc.Kind == xconflict.DeleteInUse && xs[0].OK() && res.After != nil && res.After.Status == http.StatusNotFound
+	if sc.ReadCall != nil && !res.After.OK() && !deleted {
 		t.Errorf("read after the race: %+v", res.After)
 	}
-	if sc.Kind == xconflict.StaleUpdate && !ok(res.Before) {
+	if sc.Kind == xconflict.StaleUpdate && !res.Before.OK() {
 		t.Errorf("read before the race: %+v", res.Before)
 	}
-	if sc.InvariantCall != nil && !ok(res.InvariantAfter) {
+	if sc.InvariantCall != nil && !res.InvariantAfter.OK() {
 		t.Errorf("invariant read after the race: %+v", res.InvariantAfter)
 	}
 }
@@ -208,14 +206,14 @@ func checkRetry(t *testing.T, sc plan.Scenario, res Result) {
 			// The delete won: there is nothing to resolve, and the item is gone.
 			return
 		}
-		if !ok(res.Resolve) {
+		if !res.Resolve.OK() {
 			t.Errorf("resolve answered %d (%s)", res.Resolve.Status, res.Resolve.Body)
 		}
 	}
-	if !ok(res.Retry) {
+	if !res.Retry.OK() {
 		t.Fatalf("retry: %+v", res.Retry)
 	}
-	if sc.ReadCall != nil && sc.Kind != xconflict.DeleteInUse && !ok(res.Final) {
+	if sc.ReadCall != nil && sc.Kind != xconflict.DeleteInUse && !res.Final.OK() {
 		t.Errorf("read after the retry: %+v", res.Final)
 	}
 }
@@ -242,7 +240,7 @@ func checkCleanup(t *testing.T, base string, sc plan.Scenario, res Result) {
 	var items []string
 	for _, xs := range [][]engine.Exchange{res.Setup, res.ProbeSetup, res.Probe, res.Race.Exchanges} {
 		for _, x := range xs {
-			if x.Request.Method == http.MethodPost && x.Request.URL == base+"/items" && ok(&x) {
+			if x.Request.Method == http.MethodPost && x.Request.URL == base+"/items" && x.OK() {
 				items = append(items, base+x.Header.Get("Location"))
 			}
 		}
@@ -273,7 +271,7 @@ func checkCleanup(t *testing.T, base string, sc plan.Scenario, res Result) {
 		}
 	}
 	for _, x := range res.Race.Exchanges {
-		if ok(&x) && x.Request.URL == base+"/orders" && !slices.Contains(res.Leftovers, base+x.Header.Get("Location")) {
+		if x.OK() && x.Request.URL == base+"/orders" && !slices.Contains(res.Leftovers, base+x.Header.Get("Location")) {
 			t.Errorf("order %s not listed as a leftover %v", x.Header.Get("Location"), res.Leftovers)
 		}
 	}
@@ -292,7 +290,7 @@ func TestRunRaceFaultYieldsDuplicates(t *testing.T) {
 	}
 	winners := 0
 	for _, x := range res.Race.Exchanges {
-		if ok(&x) {
+		if x.OK() {
 			winners++
 		}
 	}
@@ -363,7 +361,7 @@ func TestRunRetriesWithoutOverlap(t *testing.T) {
 			if res.Attempts != want || res.Overlapped {
 				t.Errorf("Attempts = %d, Overlapped = %v; want %d, false", res.Attempts, res.Overlapped, want)
 			}
-			if len(res.Race.Exchanges) != 1 || !ok(&res.Race.Exchanges[0]) {
+			if len(res.Race.Exchanges) != 1 || !res.Race.Exchanges[0].OK() {
 				t.Fatalf("last attempt: %v", statuses(res.Race.Exchanges))
 			}
 			if kind == xconflict.Transition && res.Race.Exchanges[0].Request.URL != res.Before.Request.URL+"/cancel" {
