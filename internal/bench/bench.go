@@ -33,6 +33,7 @@ import (
 
 	"github.com/conflictcheck/conflictcheck/internal/engine"
 	"github.com/conflictcheck/conflictcheck/reference-server/fault"
+	"github.com/conflictcheck/conflictcheck/reference-server/server"
 )
 
 // DefaultTrials is the number of trials per strategy and figure: 200 runs in well under a
@@ -115,8 +116,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	defer plain.close()
-	windows := make([]*refServer, len(cfg.Gaps))
+	defer plain.Close()
+	windows := make([]*server.Server, len(cfg.Gaps))
 	for i, g := range cfg.Gaps {
 		f := fault.Race
 		if cfg.Correct {
@@ -125,7 +126,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		if windows[i], err = startServer(f, g, rec.arrive); err != nil {
 			return Result{}, err
 		}
-		defer windows[i].close()
+		defer windows[i].Close()
 	}
 
 	b := &bench{cfg: cfg, rec: rec, engines: make([]*engine.Engine, len(cfg.Strategies))}
@@ -138,12 +139,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	// One unrecorded race per strategy and server first, so that no figure pays for a cold
 	// start (first connections, the servers' goroutines and buffers).
-	for _, srv := range append([]*refServer{plain}, windows...) {
-		if err := b.each(ctx, srv.url, 2, func(int, trial) {}); err != nil {
+	for _, srv := range append([]*server.Server{plain}, windows...) {
+		if err := b.each(ctx, baseURL(srv), 2, func(int, trial) {}); err != nil {
 			return Result{}, err
 		}
 	}
-	if err := b.spreads(ctx, plain.url, &res); err != nil {
+	if err := b.spreads(ctx, baseURL(plain), &res); err != nil {
 		return Result{}, err
 	}
 	if err := b.detection(ctx, windows, &res); err != nil {
@@ -190,8 +191,11 @@ func (b *bench) spreads(ctx context.Context, url string, res *Result) error {
 	return nil
 }
 
+// baseURL is the base URL of a started reference server.
+func baseURL(s *server.Server) string { return "http://" + s.Addr }
+
 // detection measures the share of trials with two or more winners for every size and window.
-func (b *bench) detection(ctx context.Context, windows []*refServer, res *Result) error {
+func (b *bench) detection(ctx context.Context, windows []*server.Server, res *Result) error {
 	for _, n := range b.cfg.DetectSizes {
 		for s := range res.Modes {
 			res.Modes[s].Detection = append(res.Modes[s].Detection, Detection{N: n})
@@ -200,7 +204,7 @@ func (b *bench) detection(ctx context.Context, windows []*refServer, res *Result
 			detected := make([]int, len(b.engines))
 			errored := make([]int, len(b.engines))
 			for range b.cfg.Trials {
-				err := b.each(ctx, srv.url, n, func(s int, t trial) {
+				err := b.each(ctx, baseURL(srv), n, func(s int, t trial) {
 					if t.winners >= 2 {
 						detected[s]++
 					}

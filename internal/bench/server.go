@@ -4,50 +4,26 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/conflictcheck/conflictcheck/reference-server/api"
 	"github.com/conflictcheck/conflictcheck/reference-server/fault"
 	"github.com/conflictcheck/conflictcheck/reference-server/server"
-	"github.com/conflictcheck/conflictcheck/reference-server/store"
 )
 
-// refServer is an in-process reference server on a free loopback port, speaking HTTP/1.1 and
-// h2c like `conflictcheck serve-reference`.
-type refServer struct {
-	url   string
-	http  *http.Server
-	store store.Store
-}
-
-// startServer serves the memory store with fault f and race window on 127.0.0.1, calling
-// onArrival for every request.
-func startServer(f fault.Name, window time.Duration, onArrival func(*http.Request, time.Time)) (*refServer, error) {
-	st := store.NewMemory(server.StoreOptions(f, window))
-	log := slog.New(slog.DiscardHandler)
-	hs := server.NewHTTPServer(api.New(st, api.Options{Fault: f, Logger: log, OnArrival: onArrival}), log)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// startServer serves the memory store with fault f and race window on a free port of
+// 127.0.0.1 (HTTP/1.1 and h2c, as `conflictcheck serve-reference`), calling onArrival for every
+// request.
+func startServer(f fault.Name, window time.Duration, onArrival func(*http.Request, time.Time)) (*server.Server, error) {
+	cfg := server.Config{Addr: "127.0.0.1:0", Store: "memory", Fault: string(f), RaceWindow: window, OnArrival: onArrival}
+	s, err := server.Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("start reference server: listen on 127.0.0.1: %w", err)
+		return nil, fmt.Errorf("start reference server: %w", err)
 	}
-	go func() { _ = hs.Serve(ln) }() // Serve only returns once close shuts it down
-	return &refServer{url: "http://" + ln.Addr().String(), http: hs, store: st}, nil
-}
-
-// close shuts the server down, waiting a little for requests in flight.
-func (s *refServer) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.http.Shutdown(ctx); err != nil {
-		_ = s.http.Close()
-	}
-	s.store.Close()
+	return s, nil
 }
 
 // recorder collects the server-side arrival times of the racers of the trials in progress.

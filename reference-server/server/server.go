@@ -33,6 +33,9 @@ type Config struct {
 	DatabaseURL string
 	Fault       string
 	RaceWindow  time.Duration
+	// OnArrival, set by `conflictcheck bench` (it is no flag), stamps every request once its
+	// body is read; see api.Options.OnArrival.
+	OnArrival func(r *http.Request, at time.Time)
 }
 
 // BindFlags registers the reference server's flags on fs, writing into c.
@@ -150,7 +153,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	s := &Server{Addr: ln.Addr().String(), store: st, ln: ln, done: make(chan error, 1)}
-	s.http = NewHTTPServer(api.New(st, api.Options{Fault: f.Name, Logger: log}), log)
+	s.http = NewHTTPServer(api.New(st, api.Options{Fault: f.Name, Logger: log, OnArrival: c.OnArrival}), log)
 	go func() { s.done <- s.http.Serve(ln) }()
 	log.Info("reference server listening", "addr", s.Addr, "store", c.Store, "fault", string(f.Name), "race_window", c.RaceWindow)
 	return s, nil
