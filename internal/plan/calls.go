@@ -127,6 +127,15 @@ func jsonOf(content openapi3.Content) (string, *openapi3.MediaType) {
 // else synthesised from the operation's JSON request body, with foreign keys to the subject
 // bound to its id. blocked says why no valid body could be made.
 func (p *planner) body(sc *Scenario, op specload.Operation, explicit any, subject *specload.Operation) (any, string) {
+	v, blocked := p.synthBody(op, explicit)
+	if blocked == "" {
+		v = p.bindForeignKeys(sc, op, v, subject)
+	}
+	return v, blocked
+}
+
+// synthBody is op's explicit body, else one synthesised from its JSON request body.
+func (p *planner) synthBody(op specload.Operation, explicit any) (any, string) {
 	if explicit != nil {
 		return explicit, ""
 	}
@@ -141,19 +150,25 @@ func (p *planner) body(sc *Scenario, op specload.Operation, explicit any, subjec
 	if err != nil {
 		return nil, "needs a body (add x-conflict.body or an example): " + err.Error()
 	}
-	if subject == nil {
-		return v, ""
+	return v, ""
+}
+
+// bindForeignKeys points the members of body that reference the subject's resource (itemId
+// for an item) at the subject's id. It runs after synthesis and uniquify, which validate
+// against the schema, since an expression is no valid member value.
+func (p *planner) bindForeignKeys(sc *Scenario, op specload.Operation, body any, subject *specload.Operation) any {
+	m, ok := body.(map[string]any)
+	if subject == nil || !ok {
+		return body
 	}
 	res := singular(lastStatic(subject.Path))
-	if m, ok := v.(map[string]any); ok {
-		for name := range properties(requestSchema(op.Op)) {
-			if foreignKey(name) == res && res != "" {
-				m[name] = "$response.body#/id"
-				sc.Notes = append(sc.Notes, fmt.Sprintf("%s body %s: the id of the %s created by %s", op.ID, name, res, subject.ID))
-			}
+	for _, name := range slices.Sorted(maps.Keys(properties(requestSchema(op.Op)))) {
+		if res != "" && foreignKey(name) == res {
+			m[name] = "$response.body#/id"
+			sc.Notes = append(sc.Notes, fmt.Sprintf("%s body %s: the id of the %s created by %s", op.ID, name, res, subject.ID))
 		}
 	}
-	return v, ""
+	return m
 }
 
 // uniquify makes the values at the key pointers of c's body (every top-level string field
@@ -177,12 +192,7 @@ func (p *planner) uniquify(sc *Scenario, op specload.Operation, c *Call, key []s
 	}
 	c.Body = m
 	for _, ptr := range key {
-		name := strings.TrimPrefix(ptr, "/")
-		ps := props[name]
-		if strings.Contains(name, "/") || ps == nil {
-			ps = stringSchemaRef()
-		}
-		if err := p.makeUnique(c, Unique{Pointer: ptr, Slot: slot + ptr, schema: ps}); err != nil {
+		if err := p.makeUnique(c, Unique{Pointer: ptr, Slot: slot + ptr, schema: requestSchema(op.Op)}); err != nil {
 			sc.Notes = append(sc.Notes, fmt.Sprintf("key %s cannot be made unique per run (%v): reruns may collide with leftovers", ptr, err))
 		}
 	}
@@ -190,7 +200,7 @@ func (p *planner) uniquify(sc *Scenario, op specload.Operation, c *Call, key []s
 
 // uniqueParam sets c's parameter name (an idempotency key) to a value unique to slot.
 func (p *planner) uniqueParam(c *Call, name, slot string) error {
-	return p.makeUnique(c, Unique{Param: name, Slot: slot, schema: stringSchemaRef()})
+	return p.makeUnique(c, Unique{Param: name, Slot: slot})
 }
 
 // makeUnique stores a fresh value for u (salted, when salt is not empty) into c and records u,
@@ -199,27 +209,36 @@ func (p *planner) makeUnique(c *Call, u Unique) error {
 	return setUnique(p.gen, c, u, "")
 }
 
+// setUnique stores a value unique to u's slot (salted, when salt is not empty) into c and
+// records u there, replacing an earlier record of the same place. A body member is made from
+// its schema within the request body's (synth.UniqueAt); a parameter, or a body without a
+// schema, gets a unique string.
 func setUnique(gen *synth.Generator, c *Call, u Unique, salt string) error {
-	schema := u.schema
-	if schema == nil {
-		schema = stringSchemaRef()
-	}
 	slot := u.Slot
 	if salt != "" {
 		slot += "#" + salt
 	}
-	v, err := gen.Unique(schema, slot)
-	if err != nil {
-		return err
-	}
-	if u.Param != "" {
+	switch {
+	case u.Param != "":
+		v, err := gen.Unique(stringSchemaRef(), slot)
+		if err != nil {
+			return err
+		}
 		c.Params[u.Param] = fmt.Sprint(v)
-	} else {
-		body, err := runtimeexpr.Set(c.Body, u.Pointer, v)
+	case u.schema != nil:
+		body, err := gen.UniqueAt(u.schema, c.Body, u.Pointer, slot)
 		if err != nil {
 			return err
 		}
 		c.Body = body
+	default:
+		v, err := gen.Unique(stringSchemaRef(), slot)
+		if err != nil {
+			return err
+		}
+		if c.Body, err = runtimeexpr.Set(c.Body, u.Pointer, v); err != nil {
+			return err
+		}
 	}
 	c.Unique = slices.DeleteFunc(slices.Clone(c.Unique), func(x Unique) bool { return x.Pointer == u.Pointer && x.Param == u.Param })
 	c.Unique = append(c.Unique, u)

@@ -93,8 +93,8 @@ type Call struct {
 	Unique []Unique `json:"unique,omitempty"`
 }
 
-// Unique is one value of a call made unique per run: at a body pointer or in a parameter,
-// synthesised from its schema for a slot.
+// Unique is one value of a call made unique per run: at a body pointer (made within the
+// request body's schema) or in a parameter, for a slot.
 type Unique struct {
 	Pointer string `json:"pointer,omitempty"`
 	Param   string `json:"param,omitempty"`
@@ -595,12 +595,13 @@ func (p *planner) setup(sc *Scenario, subject specload.Operation, depth int) []C
 		pre = p.setup(sc, *parent, depth+1)
 		call = p.call(sc, *parent, subject, nil)
 	}
-	body, blocked := p.body(sc, subject, explicit, parent)
+	body, blocked := p.synthBody(subject, explicit)
 	if blocked != "" && sc.Blocked == "" {
 		sc.Blocked = "setup " + subject.ID + ": " + blocked
 	}
 	call.Body = body
 	p.uniquify(sc, subject, &call, p.keyOf(subject), fmt.Sprintf("%s/setup%d", sc.ID, depth))
+	call.Body = p.bindForeignKeys(sc, subject, call.Body, parent)
 	return append(pre, call)
 }
 

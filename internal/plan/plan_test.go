@@ -395,3 +395,23 @@ func TestJSONMediaPicksTheDeclaredType(t *testing.T) {
 		t.Errorf("call content type = %q", c.ContentType)
 	}
 }
+
+// A setup whose body references its own parent is made unique before the reference is bound:
+// the expression is no valid uuid, so validating after binding would refuse the unique key.
+func TestSetupKeyUniqueDespiteForeignKey(t *testing.T) {
+	sc := byID(planFile(t, "testdata/children.yaml", "fk"))["stale-update/replaceChild"]
+	if len(sc.Setup) != 2 || sc.Setup[0].Operation != "createParent" || sc.Setup[1].Operation != "createChild" {
+		t.Fatalf("setup = %+v, want createParent then createChild", sc.Setup)
+	}
+	child := sc.Setup[1]
+	body := child.Body.(map[string]any)
+	if body["parentId"] != "$response.body#/id" {
+		t.Errorf("child parentId = %v, want bound to the parent", body["parentId"])
+	}
+	if !slices.ContainsFunc(child.Unique, func(u Unique) bool { return u.Pointer == "/name" }) {
+		t.Errorf("child unique = %+v, notes %v: want /name made unique", child.Unique, sc.Notes)
+	}
+	if name, _ := body["name"].(string); !regexp.MustCompile(`^[a-z]{3,8}-[0-9]{2}$`).MatchString(name) {
+		t.Errorf("child name %q breaks its pattern", name)
+	}
+}

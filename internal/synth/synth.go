@@ -229,27 +229,55 @@ func (g *Generator) unique(graph *schemaGraph, s *openapi3.Schema, slot, hint st
 // unique value's prefix.
 func (g *Generator) applyUnique(graph *schemaGraph, s *openapi3.Schema, v any, example bool) (any, error) {
 	for _, ptr := range g.opts.Unique {
-		tokens, err := parsePointer(ptr)
-		if err != nil {
+		var err error
+		if v, err = g.uniqueAt(graph, s, v, ptr, g.opts.Scope+ptr, example); err != nil {
 			return nil, err
 		}
-		sub := schemaAt(s, tokens, map[*openapi3.Schema]bool{})
-		if sub == nil {
-			return nil, fmt.Errorf("unique %s: the schema has no member there", ptr)
+	}
+	return v, nil
+}
+
+// UniqueAt returns v, a value of s, with the member at the JSON pointer ptr replaced by a value
+// unique to slot (see Unique), made from the member's own schema (found through properties,
+// items and composition) and built on the string there, if any, as a prefix; the result is
+// checked against s as a whole.
+func (g *Generator) UniqueAt(s *openapi3.SchemaRef, v any, ptr, slot string) (any, error) {
+	graph, err := analyse(s)
+	if err != nil {
+		return nil, err
+	}
+	if v, err = g.uniqueAt(graph, s.Value, v, ptr, slot, true); err != nil {
+		return nil, err
+	}
+	if err := concise(graph.validate(s.Value, v, true)); err != nil {
+		return nil, fmt.Errorf("unique %s: the value is no longer valid: %w", ptr, err)
+	}
+	return v, nil
+}
+
+// uniqueAt replaces the member of v at ptr by a unique value for slot; keepPrefix builds it
+// on the string there.
+func (g *Generator) uniqueAt(graph *schemaGraph, s *openapi3.Schema, v any, ptr, slot string, keepPrefix bool) (any, error) {
+	tokens, err := parsePointer(ptr)
+	if err != nil {
+		return nil, err
+	}
+	sub := schemaAt(s, tokens, map[*openapi3.Schema]bool{})
+	if sub == nil {
+		return nil, fmt.Errorf("unique %s: the schema has no member there", ptr)
+	}
+	hint := ""
+	if cur, err := runtimeexpr.Pointer(v, ptr); err == nil && keepPrefix {
+		if str, ok := cur.(string); ok {
+			hint = str
 		}
-		hint := ""
-		if cur, err := runtimeexpr.Pointer(v, ptr); err == nil && example {
-			if str, ok := cur.(string); ok {
-				hint = str
-			}
-		}
-		u, err := g.unique(graph, sub, g.opts.Scope+ptr, hint)
-		if err != nil {
-			return nil, err
-		}
-		if v, err = setAt(v, ptr, u); err != nil {
-			return nil, fmt.Errorf("unique %s: %w", ptr, err)
-		}
+	}
+	u, err := g.unique(graph, sub, slot, hint)
+	if err != nil {
+		return nil, err
+	}
+	if v, err = setAt(v, ptr, u); err != nil {
+		return nil, fmt.Errorf("unique %s: %w", ptr, err)
 	}
 	return v, nil
 }
