@@ -2,18 +2,16 @@ package suites
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"mime"
 	"net/http"
 	"strings"
 
-	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/onsi/gomega/types"
 
 	"github.com/conflictcheck/conflictcheck/internal/engine"
 	"github.com/conflictcheck/conflictcheck/internal/plan"
+	"github.com/conflictcheck/conflictcheck/internal/respcheck"
 	"github.com/conflictcheck/conflictcheck/internal/specload"
 )
 
@@ -80,35 +78,8 @@ func validateBody(doc *specload.Document, call plan.Call, x *engine.Exchange) er
 	if err != nil {
 		return fmt.Errorf("rebuild request: %w", err)
 	}
-	in := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{
-			Request: req,
-			Route:   &routers.Route{Spec: doc.T, Path: op.Path, PathItem: op.Item, Method: op.Method, Operation: op.Op},
-		},
-		Status:  x.Status,
-		Header:  x.Header,
-		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
-	}
-	if in.Header == nil {
-		in.Header = http.Header{}
-	}
-	in.SetBodyBytes(x.Body)
-	if err := openapi3filter.ValidateResponse(req.Context(), in); err != nil {
-		return err
-	}
-	if mt, _, _ := mime.ParseMediaType(in.Header.Get("Content-Type")); mt != "application/problem+json" {
-		return nil
-	}
-	var p struct {
-		Status any `json:"status"`
-	}
-	if err := json.Unmarshal(x.Body, &p); err != nil {
-		return fmt.Errorf("problem body: %w", err)
-	}
-	if f, ok := p.Status.(float64); !ok || int(f) != x.Status {
-		return fmt.Errorf("problem status member %s, want %d", compact(p.Status), x.Status)
-	}
-	return nil
+	route := &routers.Route{Spec: doc.T, Path: op.Path, PathItem: op.Item, Method: op.Method, Operation: op.Op}
+	return respcheck.Check(req.Context(), route, nil, req, x.Status, x.Header, x.Body, respcheck.Options{})
 }
 
 // firstLine is s up to its first line break, trimmed.

@@ -6,19 +6,17 @@ package spectest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/conflictcheck/conflictcheck/internal/respcheck"
 	"github.com/conflictcheck/conflictcheck/openapi"
 )
 
@@ -64,27 +62,8 @@ func (v *Validator) Check(req *http.Request, status int, header http.Header, bod
 	if err != nil {
 		return fmt.Errorf("%s %s: no operation in reference.yaml: %w", req.Method, req.URL.Path, err)
 	}
-	in := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
-		Status:                 status,
-		Header:                 header,
-		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
-	}
-	in.SetBodyBytes(body)
-	if err := openapi3filter.ValidateResponse(req.Context(), in); err != nil {
+	if err := respcheck.Check(req.Context(), route, params, req, status, header, body, respcheck.Options{RequireProblem: true}); err != nil {
 		return fmt.Errorf("%s %s → %d: %w\nbody: %s", req.Method, req.URL.Path, status, err, body)
-	}
-	if status < 400 {
-		return nil
-	}
-	if mt, _, _ := mime.ParseMediaType(header.Get("Content-Type")); mt != "application/problem+json" {
-		return fmt.Errorf("%s %s → %d: Content-Type %q; want application/problem+json", req.Method, req.URL.Path, status, header.Get("Content-Type"))
-	}
-	var p struct {
-		Status int `json:"status"`
-	}
-	if err := json.Unmarshal(body, &p); err != nil || p.Status != status {
-		return fmt.Errorf("%s %s → %d: problem status %d (%v); want the HTTP status", req.Method, req.URL.Path, status, p.Status, err)
 	}
 	return nil
 }
