@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
+
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -156,7 +158,7 @@ func property(s *openapi3.Schema, pointer string) *openapi3.Schema {
 	if rest != "" {
 		rest = "/" + rest
 	}
-	tok = strings.NewReplacer("~1", "/", "~0", "~").Replace(tok)
+	tok = runtimeexpr.UnescapeToken(tok)
 	if p, ok := s.Properties[tok]; ok {
 		return property(p.Value, rest)
 	}

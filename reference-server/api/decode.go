@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
 )
 
 // readObject reads a JSON object body, enforcing the media type and the size limit. It returns
@@ -152,18 +154,13 @@ func (o *object) done() *problem {
 	}
 	sort.Strings(unknown)
 	for _, k := range unknown {
-		o.errs = append(o.errs, fieldError{Field: "/" + escapePointer(k), Message: "is not a known field"})
+		o.errs = append(o.errs, fieldError{Field: "/" + runtimeexpr.EscapeToken(k), Message: "is not a known field"})
 	}
 	if len(o.errs) == 0 {
 		return nil
 	}
 	p := validationFailed(o.errs)
 	return &p
-}
-
-// escapePointer escapes a member name as a JSON pointer segment (RFC 6901).
-func escapePointer(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
