@@ -22,8 +22,9 @@ func newBenchCmd() *cobra.Command {
 		Short: "Measure how simultaneously each firing strategy lands its racers",
 		Long: `Start the reference server in-process on 127.0.0.1 and, for every firing strategy
 (h2, lastbyte, barrier), measure the server-side arrival spread of 2, 8 and 32 racers
-(p50/p95 in µs) and the share of races that a check-then-act gap of exactly 1, 10 and
-100 µs lets through with 2 and 8 racers. Strategies alternate trial by trial. Progress
+(p50/p95 in µs) and the share of races that a check-then-act gap of 1, 10 and 100 µs (at
+least that long; longer while another handler holds the processor) lets through with 2 and
+8 racers. Strategies alternate trial by trial. Progress
 goes to stderr.`,
 		Example: `  conflictcheck bench
   conflictcheck bench --trials 500 --json`,

@@ -8,11 +8,12 @@
 // a trial is the last racer's arrival minus the first's.
 //
 // Detection uses the race fault: each racer creates an item with the trial's sku, and the store
-// checks that the sku is free, spins for exactly the window, then inserts. A second racer whose
+// checks that the sku is free, waits the window (store.Spin: at least the window, yielding the
+// processor as real I/O would), then inserts. A second racer whose
 // check runs before the first racer's insert also wins, so two or more 201s mean the racers
 // reached the store less than the window apart. Each window has its own server on its own port,
 // all started once at the beginning: the store's window is fixed when it is built, so separate
-// servers keep every window exact without a run-time switch inside the store, and an idle
+// servers give every window without a run-time switch inside the store, and an idle
 // server costs nothing.
 //
 // Strategies are interleaved trial by trial, round-robin with the first one rotating, so that
