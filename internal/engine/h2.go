@@ -3,7 +3,6 @@ package engine
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -867,9 +866,9 @@ func (c *h2conn) errFor(err error) *TransportError {
 	return &TransportError{Kind: ErrProtocol, Message: err.Error()}
 }
 
-// h2fields are the header fields of req to t: the pseudo-headers (a Host header names the
-// authority), then its headers lowercased (less the connection-specific ones HTTP/2 forbids),
-// then content-length.
+// h2fields are the header fields of req to t: the pseudo-headers (the target names the
+// authority: a caller's Host header is dropped, as lastbyte and net/http do), then its headers
+// lowercased (less the connection-specific ones HTTP/2 forbids), then content-length.
 func h2fields(t target, req Request, rawURL string) ([]hpack.HeaderField, error) {
 	h, err := newHead(rawURL, req, func(name string) bool {
 		switch strings.ToLower(name) {
@@ -885,7 +884,7 @@ func h2fields(t target, req Request, rawURL string) ([]hpack.HeaderField, error)
 	fs = append(fs,
 		hpack.HeaderField{Name: ":method", Value: h.method},
 		hpack.HeaderField{Name: ":scheme", Value: t.base.Scheme},
-		hpack.HeaderField{Name: ":authority", Value: cmp.Or(req.Header.Get("Host"), t.base.Host)},
+		hpack.HeaderField{Name: ":authority", Value: t.base.Host},
 		hpack.HeaderField{Name: ":path", Value: h.uri},
 	)
 	for _, f := range h.fields {

@@ -767,3 +767,17 @@ func TestH2AutoPicksH2WhereSpoken(t *testing.T) {
 		t.Errorf("auto fired %s over %q; want h2 over HTTP/2.0", out.Strategy, out.Exchanges[0].Proto)
 	}
 }
+
+// The target names the authority on every strategy: a caller's Host header is dropped.
+func TestCallerHostIsIgnored(t *testing.T) {
+	srv, _ := testServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.Host)
+	}), false)
+	want := strings.TrimPrefix(srv.URL, "http://")
+	for _, st := range Strategies {
+		out := fire(t, st, Options{}, []string{srv.URL}, []Request{{Method: http.MethodGet, Path: "/", Header: http.Header{"Host": {"evil.example"}}}})
+		if got := string(out.Exchanges[0].Body); got != want {
+			t.Errorf("%s: the server saw host %q, want %q", st, got, want)
+		}
+	}
+}
