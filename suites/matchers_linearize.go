@@ -3,6 +3,7 @@ package suites
 import (
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -44,6 +45,12 @@ const (
 // starts, the read after starts after the last racer answered, then the retry, then the read
 // after it.
 func BeLinearizable() types.GomegaMatcher {
+	return BeLinearizableIn("")
+}
+
+// BeLinearizableIn is BeLinearizable that, when dir is not empty, writes porcupine's view of a
+// history that is not linearizable into dir and names the file in the failure.
+func BeLinearizableIn(dir string) types.GomegaMatcher {
 	return newCheck(CheckLinearizable, func(ev *Evidence) (string, error) {
 		if err := raced(ev); err != nil {
 			return "", err
@@ -72,7 +79,16 @@ func BeLinearizable() types.GomegaMatcher {
 					}
 				}
 			}
-			return failf(CheckLinearizable, ev, rows, nil, "no order of the %d requests explains the responses (model %s)", len(hist), m.Name()), nil
+			var details []string
+			if dir != "" {
+				path := filepath.Join(dir, "linearizable-"+fileSafe(ev.Scenario.ID)+".html")
+				if err := res.WriteVisualization(path); err != nil {
+					details = append(details, "visualization not written: "+err.Error())
+				} else {
+					details = append(details, "visualization: "+path)
+				}
+			}
+			return failf(CheckLinearizable, ev, rows, details, "no order of the %d requests explains the responses (model %s)", len(hist), m.Name()), nil
 		}
 		return "", fmt.Errorf("%w: the linearizability search ran out of time", ErrNoEvidence)
 	})
@@ -384,4 +400,14 @@ func deleteHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 	}
 	read("read after the retry", clientFinal, r.Final)
 	return linearize.DeleteInUse(0), hist, nil
+}
+
+// fileSafe is s with every character but letters, digits, '-' and '.' replaced by '_'.
+func fileSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, s)
 }

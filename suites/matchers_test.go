@@ -112,16 +112,7 @@ func edit(f func(ev *Evidence)) Evidence {
 
 func matchers(t *testing.T) map[string]types.GomegaMatcher {
 	doc, _ := reference(t)
-	return map[string]types.GomegaMatcher{
-		CheckSequentialConflict: RejectSequentialConflict(),
-		CheckConflictStatus:     RejectEveryLoserWith(),
-		CheckSingleWinner:       HaveExactlyOneWinner(),
-		CheckNoServerError:      HaveNoServerError(),
-		CheckConflictBody:       RejectWithDeclaredBody(doc),
-		CheckStateIntact:        HoldOnlyTheWinnersWrite(),
-		CheckRetrySucceeds:      SucceedAfterResolution(),
-		CheckLinearizable:       BeLinearizable(),
-	}
+	return Matchers(Config{Env: scenario.Env{Doc: doc}})
 }
 
 // TestHandBuiltPass: every matcher holds on the hand-built correct duplicate-create.

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,7 @@ import (
 // Exit codes of the CLI contract (DESIGN.md).
 const (
 	exitOK       = 0
+	exitFailed   = 1
 	exitBadInput = 2
 )
 
@@ -38,8 +40,11 @@ func executeIO(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
-	if err == nil {
+	switch {
+	case err == nil:
 		return exitOK
+	case errors.Is(err, errChecksFailed):
+		return exitFailed
 	}
 	fmt.Fprintf(stderr, "conflictcheck: %s\n", oneLine(err.Error()))
 	return exitBadInput
@@ -59,6 +64,6 @@ func newRootCmd() *cobra.Command {
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(newServeReferenceCmd(), newBenchCmd())
-	root.AddCommand(newPlanCmd())
+	root.AddCommand(newRunCmd(), newPlanCmd())
 	return root
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -132,7 +133,12 @@ func (r *race) h2connect(ctx context.Context, t target, racers []int, fields [][
 			break
 		}
 	}
-	rest := racers
+	// A bodyless racer's HEADERS wait for the release (a server starts a handler on HEADERS), so
+	// its stream opens after the others: it needs a higher stream id (RFC 9113 §5.1.1).
+	rest := slices.Clone(racers)
+	slices.SortStableFunc(rest, func(a, b int) int {
+		return cmp.Compare(bodyless(r.reqs[a]), bodyless(r.reqs[b]))
+	})
 	var used []*h2conn
 	for j, c := range conns {
 		share := min(c.capacity(n), (len(rest)+len(conns)-j-1)/(len(conns)-j))
@@ -287,7 +293,9 @@ type h2stream struct {
 	headersSent bool
 	stamped     bool
 	inRelease   bool
-	sent        int // body bytes written
+	// atRelease marks a bodyless stream, whose HEADERS (with END_STREAM) are the release.
+	atRelease bool
+	sent      int // body bytes written
 
 	// Guarded by h2conn.mu.
 	win        int64  // send window
@@ -480,31 +488,40 @@ func (c *h2conn) prepare() error {
 // stream. Call with mu held.
 func (c *h2conn) encodeHeaders() error {
 	for _, s := range c.streams {
-		if s.done {
+		if s.done || len(s.body) == 0 {
 			continue
 		}
-		c.hbuf.Reset()
-		for _, f := range s.fields {
-			if err := c.henc.WriteField(f); err != nil {
-				return fmt.Errorf("encode headers: %w", err)
-			}
-		}
-		block := c.hbuf.Bytes()
-		for first := true; first || len(block) > 0; first = false {
-			n := min(len(block), int(c.maxFrame))
-			frag := block[:n]
-			block = block[n:]
-			var err error
-			if first {
-				err = c.wfr.WriteHeaders(http2.HeadersFrameParam{StreamID: s.id, BlockFragment: frag, EndHeaders: len(block) == 0})
-			} else {
-				err = c.wfr.WriteContinuation(s.id, len(block) == 0, frag)
-			}
-			if err != nil {
-				return fmt.Errorf("encode headers: %w", err)
-			}
+		if err := c.writeHeaders(c.wfr, s, false); err != nil {
+			return err
 		}
 		s.headersSent = true
+	}
+	return nil
+}
+
+// writeHeaders encodes s's HEADERS frame (and CONTINUATIONs) with fr, ending the stream when
+// end is set. Call with mu held, in the order the frames are sent (HPACK is stateful).
+func (c *h2conn) writeHeaders(fr *http2.Framer, s *h2stream, end bool) error {
+	c.hbuf.Reset()
+	for _, f := range s.fields {
+		if err := c.henc.WriteField(f); err != nil {
+			return fmt.Errorf("encode headers: %w", err)
+		}
+	}
+	block := c.hbuf.Bytes()
+	for first := true; first || len(block) > 0; first = false {
+		n := min(len(block), int(c.maxFrame))
+		frag := block[:n]
+		block = block[n:]
+		var err error
+		if first {
+			err = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: s.id, BlockFragment: frag, EndHeaders: len(block) == 0, EndStream: end})
+		} else {
+			err = fr.WriteContinuation(s.id, len(block) == 0, frag)
+		}
+		if err != nil {
+			return fmt.Errorf("encode headers: %w", err)
+		}
 	}
 	return nil
 }
@@ -544,25 +561,30 @@ func (c *h2conn) encodeData() (bool, error) {
 	return ready, nil
 }
 
-// encodeRelease encodes every open stream's closing DATA frame into c.rel. Call with mu
-// held, after encodeData reported ready.
+// encodeRelease encodes every open stream's closing frame into c.rel: the last DATA byte, or a
+// bodyless stream's whole HEADERS with END_STREAM. Call with mu held, after encodeData
+// reported ready.
 func (c *h2conn) encodeRelease() error {
 	c.relBuf.Reset()
 	for _, s := range c.streams {
-		if s.done || !s.headersSent {
+		if s.done {
 			continue
 		}
-		var err error
 		if n := len(s.body); n > 0 {
-			err = c.relFr.WriteData(s.id, true, s.body[n-1:])
+			if !s.headersSent {
+				continue
+			}
+			if err := c.relFr.WriteData(s.id, true, s.body[n-1:]); err != nil {
+				return fmt.Errorf("encode release: %w", err)
+			}
 			s.sent = n
 			s.win--
 			c.connWindow--
 		} else {
-			err = c.relFr.WriteData(s.id, true, nil)
-		}
-		if err != nil {
-			return fmt.Errorf("encode release: %w", err)
+			if err := c.writeHeaders(c.relFr, s, true); err != nil {
+				return fmt.Errorf("encode release: %w", err)
+			}
+			s.headersSent, s.stamped, s.atRelease = true, true, true
 		}
 		s.inRelease = true
 	}
@@ -582,6 +604,9 @@ func (c *h2conn) released() {
 	for _, s := range c.streams {
 		if s.inRelease {
 			c.r.xs[s.i].Release = c.relAt
+		}
+		if s.atRelease {
+			c.r.xs[s.i].WriteStart = c.relAt
 		}
 	}
 }
@@ -920,4 +945,12 @@ func (e *Engine) speaksH2(ctx context.Context, t target) bool {
 	}
 	fh, err := http2.ReadFrameHeader(conn)
 	return err == nil && fh.Type == http2.FrameSettings && fh.StreamID == 0 && !fh.Flags.Has(http2.FlagSettingsAck)
+}
+
+// bodyless is 1 when req has no body, else 0 (a sort key).
+func bodyless(req Request) int {
+	if len(req.Body) == 0 {
+		return 1
+	}
+	return 0
 }

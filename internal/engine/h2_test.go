@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -688,6 +689,10 @@ func (c *h2RecConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
+// TestH2ReleaseIsOneWrite: every racer ends in one write after all the other frames. A racer
+// with a body sends HEADERS and all but its last byte before; a bodyless one (a server starts
+// its handler on HEADERS) sends its HEADERS with END_STREAM in the release, on a stream id above
+// the others' although it is racer 0.
 func TestH2ReleaseIsOneWrite(t *testing.T) {
 	url := h2RawServer(t, func(t *testing.T, c *h2RawConn) {
 		if !c.handshake(t) {
@@ -716,6 +721,7 @@ func TestH2ReleaseIsOneWrite(t *testing.T) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	var headerWrites, releaseWrites []int
+	var releaseOrder []uint32
 	for w, b := range rec.writes {
 		b = bytes.TrimPrefix(b, []byte(http2.ClientPreface))
 		fr := http2.NewFramer(nil, bytes.NewReader(b))
@@ -727,13 +733,16 @@ func TestH2ReleaseIsOneWrite(t *testing.T) {
 			}
 			switch f := f.(type) {
 			case *http2.HeadersFrame:
-				headers++
 				if f.StreamEnded() {
-					t.Errorf("HEADERS on stream %d carries END_STREAM", f.StreamID)
+					ends++
+					releaseOrder = append(releaseOrder, f.StreamID)
+				} else {
+					headers++
 				}
 			case *http2.DataFrame:
 				if f.StreamEnded() {
 					ends++
+					releaseOrder = append(releaseOrder, f.StreamID)
 					if len(f.Data()) > 1 {
 						t.Errorf("release frame on stream %d carries %d bytes; want at most 1", f.StreamID, len(f.Data()))
 					}
@@ -748,12 +757,18 @@ func TestH2ReleaseIsOneWrite(t *testing.T) {
 		if ends > 0 {
 			releaseWrites = append(releaseWrites, w)
 			if ends != len(reqs) || headers+others > 0 {
-				t.Errorf("the release write holds %d END_STREAM frames, %d HEADERS, %d others; want %d END_STREAM only", ends, headers, others, len(reqs))
+				t.Errorf("the release write holds %d END_STREAM frames, %d open HEADERS, %d others; want %d END_STREAM only", ends, headers, others, len(reqs))
 			}
 		}
 	}
 	if len(headerWrites) != 1 || len(releaseWrites) != 1 || headerWrites[0] >= releaseWrites[0] {
 		t.Errorf("HEADERS in writes %v, END_STREAM in writes %v; want each in one write, HEADERS first", headerWrites, releaseWrites)
+	}
+	if want := []uint32{1, 3, 5}; !slices.Equal(releaseOrder, want) {
+		t.Errorf("the release ends streams %v; want %v (the bodyless GET last)", releaseOrder, want)
+	}
+	if x := r.xs[0]; x.WriteStart != x.Release {
+		t.Errorf("the bodyless racer's WriteStart %v != its Release %v: its HEADERS are the release", x.WriteStart, x.Release)
 	}
 }
 

@@ -160,6 +160,20 @@ func Load(ctx context.Context, source string, opts Options) (*Document, error) {
 	return doc, nil
 }
 
+// LoadBytes is Load for a document held in memory, such as the embedded reference spec: name
+// is how errors refer to it, and references outside the document are refused.
+func LoadBytes(ctx context.Context, name string, data []byte, opts Options) (*Document, error) {
+	opts = opts.withDefaults()
+	if int64(len(data)) > opts.MaxBytes {
+		return nil, &Error{Source: name, Err: tooBig(opts.MaxBytes)}
+	}
+	doc, err := load(ctx, &source{name: name, data: data}, opts)
+	if err != nil {
+		return nil, &Error{Source: name, Err: err}
+	}
+	return doc, nil
+}
+
 func (o Options) withDefaults() Options {
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = DefaultMaxBytes

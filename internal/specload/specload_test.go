@@ -475,3 +475,29 @@ func realSpecs(tb testing.TB) []string {
 	}
 	return files
 }
+
+// TestLoadBytes: an in-memory document loads like its file, and may not reach outside itself.
+func TestLoadBytes(t *testing.T) {
+	doc, err := LoadBytes(t.Context(), "embedded reference.yaml", openapi.Reference, Options{})
+	if err != nil {
+		t.Fatalf("LoadBytes(reference): %v", err)
+	}
+	if _, ok := doc.Operation("createItem"); !ok || len(doc.Conflicts) == 0 {
+		t.Fatalf("reference loaded without createItem or x-conflict: %d conflicts", len(doc.Conflicts))
+	}
+	ext := []byte(`openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /a:
+    get:
+      responses:
+        "200": {$ref: "other.yaml#/components/responses/ok"}
+`)
+	_, err = LoadBytes(t.Context(), "inline", ext, Options{})
+	if err == nil || !strings.HasPrefix(err.Error(), "load spec inline: ") {
+		t.Fatalf("external ref from bytes: err = %v, want a load spec inline error", err)
+	}
+	if _, err := LoadBytes(t.Context(), "big", ext, Options{MaxBytes: 10}); err == nil {
+		t.Fatal("a document over MaxBytes loaded")
+	}
+}

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
+	"github.com/spf13/cobra"
+
+	"github.com/conflictcheck/conflictcheck/internal/engine"
+	"github.com/conflictcheck/conflictcheck/internal/plan"
+	"github.com/conflictcheck/conflictcheck/internal/scenario"
+	"github.com/conflictcheck/conflictcheck/internal/specload"
+	"github.com/conflictcheck/conflictcheck/openapi"
+	"github.com/conflictcheck/conflictcheck/reference-server/server"
+	"github.com/conflictcheck/conflictcheck/reports"
+	"github.com/conflictcheck/conflictcheck/suites"
+)
+
+// errChecksFailed ends a run whose checks failed or were inconclusive: exit 1, and the summary
+// already said why.
+var errChecksFailed = errors.New("checks failed")
+
+// DefaultReportDir is where a run writes its reports unless --report-dir says otherwise.
+const DefaultReportDir = "conflictcheck-report"
+
+// runFlags are the flags of `conflictcheck run`.
+type runFlags struct {
+	spec        string
+	loadOpt     specload.Options
+	targets     []string
+	headers     []string
+	concurrency int
+	attempts    int
+	sync        string
+	timeout     time.Duration
+	reportDir   string
+	labelFilter string
+	focus       []string
+	insecure    bool
+	ca          string
+	verbose     bool
+}
+
+func newRunCmd() *cobra.Command {
+	var fl runFlags
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Collide conflicting requests against an API and check every answer",
+		Long: `Plan the conflict scenarios of an OpenAPI document, fire each scenario's racing
+requests at the target truly simultaneously, and check the evidence: the losers were
+rejected with the expected status, nobody got a 5xx, exactly one racer won, the state holds
+the winner's write only, and the loser's retry succeeds once the conflict is resolved.
+
+Without --target, the bundled reference server starts on 127.0.0.1 (memory store) and its
+embedded spec is checked, so a first run needs nothing.
+
+Exit 0 every check holds; 1 a check failed or a scenario was inconclusive (the racers never
+overlapped: no evidence is not a pass); 2 a usage, spec or connection error.`,
+		Example: `  conflictcheck run
+  conflictcheck run --spec openapi.yaml --target https://staging.example.com --header "Authorization: Bearer $TOKEN"
+  conflictcheck run --spec openapi.yaml --target http://10.0.0.1:8080 --target http://10.0.0.2:8080
+  conflictcheck run --label-filter 'single-winner || state-intact' --report-dir out/`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runChecks(cmd.Context(), fl, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&fl.spec, "spec", "", "OpenAPI document of the target: a file path or an http(s) URL (default: the reference server's, when there is no --target)")
+	f.StringArrayVar(&fl.loadOpt.Overlays, "overlay", nil, "OpenAPI Overlay 1.0 document applied before planning (repeatable, in order)")
+	f.BoolVar(&fl.loadOpt.AllowRemoteRefs, "allow-remote-refs", false, "follow $refs to absolute paths, outside the spec's folder, or to URLs")
+	f.StringArrayVar(&fl.targets, "target", nil, "base URL of the API (repeatable: replicas of one API; racers are spread over them); none: the reference server")
+	f.StringArrayVar(&fl.headers, "header", nil, `header "Name: value" sent with every request, redacted in every report (repeatable)`)
+	f.IntVar(&fl.concurrency, "concurrency", 0, "racers per scenario (default: x-conflict's concurrency, else the plan's default)")
+	f.IntVar(&fl.attempts, "attempts", scenario.DefaultAttempts, "races tried per scenario until the racers overlap")
+	f.StringVar(&fl.sync, "sync", string(engine.Auto), "how racers are released together: auto, h2, lastbyte or barrier")
+	f.DurationVar(&fl.timeout, "timeout", engine.DefaultTimeout, "bound on each request, from its start to its last byte")
+	f.StringVar(&fl.reportDir, "report-dir", DefaultReportDir, "folder the reports are written into")
+	f.StringVar(&fl.labelFilter, "label-filter", "", "run only the checks whose labels (check ID and kind) match this Ginkgo label filter")
+	f.StringArrayVar(&fl.focus, "focus", nil, `run only the checks whose full name ("conflictcheck <kind> <operationId> <check>") matches this regular expression (repeatable)`)
+	f.BoolVar(&fl.insecure, "insecure", false, "do not verify the target's TLS certificate")
+	f.StringVar(&fl.ca, "ca", "", "PEM file of the CA that signed the target's TLS certificate")
+	f.BoolVarP(&fl.verbose, "verbose", "v", false, "also print Ginkgo's verbose output")
+	return cmd
+}
+
+// runChecks is `conflictcheck run`: a preflight whose every problem is one error (exit 2), then
+// the suite.
+func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error {
+	engOpts, err := engineOptions(fl)
+	if err != nil {
+		return err
+	}
+	if fl.attempts < 1 {
+		return fmt.Errorf("--attempts must be at least 1, got %d", fl.attempts)
+	}
+	if fl.concurrency < 0 || fl.concurrency == 1 {
+		return fmt.Errorf("--concurrency must be at least 2 racers, got %d", fl.concurrency)
+	}
+	filter, err := parseFilter(fl)
+	if err != nil {
+		return err
+	}
+	extra, err := parseHeaders(fl.headers)
+	if err != nil {
+		return err
+	}
+
+	doc, err := loadSpec(ctx, fl)
+	if err != nil {
+		return err
+	}
+	p, err := plan.New(doc, plan.Options{Concurrency: fl.concurrency})
+	if err != nil {
+		return err
+	}
+	if len(p.Scenarios) == 0 {
+		return fmt.Errorf("nothing to check: %s yields no conflict scenario; add x-conflict to the operations that can conflict (or an --overlay that does), see `conflictcheck plan`", doc.Source)
+	}
+	if n := matchingChecks(p, filter); n == 0 {
+		return fmt.Errorf("--label-filter %q matches none of the %d checks of the %d scenarios", fl.labelFilter, len(p.Scenarios)*len(suites.CheckIDs), len(p.Scenarios))
+	}
+	if err := os.MkdirAll(fl.reportDir, 0o755); err != nil {
+		return fmt.Errorf("create report dir: %w", err)
+	}
+
+	targets := fl.targets
+	if len(targets) == 0 {
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		if fl.verbose {
+			log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		}
+		srv, err := server.Start(ctx, server.Config{Addr: "127.0.0.1:0", Store: "memory"}, log)
+		if err != nil {
+			return fmt.Errorf("start the reference server: %w", err)
+		}
+		defer srv.Close()
+		targets = []string{"http://" + srv.Addr}
+		fmt.Fprintf(stdout, "no --target: checking the bundled reference server at %s\n", targets[0])
+	}
+	eng := engine.New(engOpts)
+	for _, t := range targets {
+		if err := eng.Reach(ctx, t); err != nil {
+			return err
+		}
+	}
+
+	return runSuite(suites.Config{
+		Plan: p,
+		Env: scenario.Env{
+			Doc: doc, Plan: p, Engine: eng, Targets: targets, Header: extra, Attempts: fl.attempts,
+		},
+		ReportDir: fl.reportDir,
+	}, fl, stdout)
+}
+
+// runSuite runs the Ginkgo suite, printing a line per scenario and a summary, and writes the
+// reports.
+func runSuite(cfg suites.Config, fl runFlags, stdout io.Writer) error {
+	fmt.Fprintf(stdout, "%d scenarios against %s\n", len(cfg.Plan.Scenarios), strings.Join(cfg.Env.Targets, ", "))
+	cfg.OnScenario = func(o suites.Outcome) { fmt.Fprintln(stdout, scenarioLine(o)) }
+
+	sc, rc := ginkgo.GinkgoConfiguration()
+	sc.LabelFilter = fl.labelFilter
+	sc.FocusStrings = fl.focus
+	rc.NoColor = true
+	rc.Verbose = fl.verbose
+	rc.JUnitReport = filepath.Join(fl.reportDir, "junit.xml")
+	opts := suites.RunOptions{Suite: sc, Reporter: rc}
+	if fl.verbose {
+		opts.Output = stdout
+	}
+	var (
+		run       reports.Run
+		reportErr error
+	)
+	opts.AfterSuite = func(r types.Report) {
+		if run, reportErr = reports.FromGinkgo(r); reportErr == nil {
+			reportErr = reports.WriteJSON(fl.reportDir, run)
+		}
+	}
+	passed := suites.RunSpecs(cfg, opts)
+	if reportErr != nil {
+		return reportErr
+	}
+	fmt.Fprintln(stdout, summaryLine(run, fl.reportDir))
+	if !passed || run.Failed() {
+		return errChecksFailed
+	}
+	return nil
+}
+
+// scenarioLine is the console line of a finished scenario: verdict, name, and the checks that
+// did not hold.
+func scenarioLine(o suites.Outcome) string {
+	line := fmt.Sprintf("%-12s %s", strings.ToUpper(string(o.Verdict)), o.Name)
+	var bad []string
+	for _, c := range o.Checks {
+		if c.Status == suites.Failed || c.Status == suites.Inconclusive {
+			bad = append(bad, fmt.Sprintf("%s (%s)", c.ID, c.Status))
+		}
+	}
+	if len(bad) > 0 {
+		line += ": " + strings.Join(bad, ", ")
+	}
+	if o.Result.Error != "" {
+		line += ": stopped: " + oneLine(o.Result.Error)
+	}
+	return line
+}
+
+// summaryLine totals a run.
+func summaryLine(run reports.Run, dir string) string {
+	verdicts := map[suites.Verdict]int{}
+	for _, s := range run.Scenarios {
+		verdicts[s.Verdict]++
+	}
+	s := run.Summary
+	return fmt.Sprintf("%d scenarios: %d pass, %d fail, %d inconclusive; %d checks: %d passed, %d failed, %d inconclusive, %d skipped; reports in %s",
+		s.Scenarios, verdicts[suites.VerdictPass], verdicts[suites.VerdictFail], verdicts[suites.VerdictInconclusive],
+		s.Checks, s.Passed, s.Failed, s.Inconclusive, s.Skipped, dir)
+}
+
+// loadSpec loads --spec, or the reference server's embedded spec when there is no --target.
+func loadSpec(ctx context.Context, fl runFlags) (*specload.Document, error) {
+	switch {
+	case fl.spec != "":
+		return specload.Load(ctx, fl.spec, fl.loadOpt)
+	case len(fl.targets) > 0:
+		return nil, errors.New("--target needs --spec: the OpenAPI document of the API at the target")
+	}
+	return specload.LoadBytes(ctx, "reference.yaml (embedded)", openapi.Reference, fl.loadOpt)
+}
+
+// engineOptions are the firing engine's options from the flags.
+func engineOptions(fl runFlags) (engine.Options, error) {
+	st, err := engine.ParseStrategy(fl.sync)
+	if err != nil {
+		return engine.Options{}, fmt.Errorf("--sync: %w", err)
+	}
+	if fl.timeout <= 0 {
+		return engine.Options{}, fmt.Errorf("--timeout must be positive, got %v", fl.timeout)
+	}
+	opts := engine.Options{Strategy: st, Timeout: fl.timeout}
+	if fl.insecure || fl.ca != "" {
+		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: fl.insecure} //nolint:gosec // asked for by --insecure
+		if fl.ca != "" {
+			pem, err := os.ReadFile(fl.ca)
+			if err != nil {
+				return engine.Options{}, fmt.Errorf("--ca: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return engine.Options{}, fmt.Errorf("--ca %s: no PEM certificate in it", fl.ca)
+			}
+			opts.TLS.RootCAs = pool
+		}
+	}
+	for _, h := range fl.headers {
+		name, _, _ := strings.Cut(h, ":")
+		opts.Secrets = append(opts.Secrets, strings.TrimSpace(name))
+	}
+	return opts, nil
+}
+
+// parseHeaders parses each "Name: value" of --header.
+func parseHeaders(hs []string) (http.Header, error) {
+	out := http.Header{}
+	for _, h := range hs {
+		name, value, ok := strings.Cut(h, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			// The value may be a secret: never echo it.
+			return nil, fmt.Errorf("--header %q...: want \"Name: value\"", truncateSecret(h))
+		}
+		out.Add(name, strings.TrimSpace(value))
+	}
+	return out, nil
+}
+
+// truncateSecret is the start of a malformed --header, short enough to name it without
+// showing a secret it may hold.
+func truncateSecret(h string) string {
+	if len(h) > 6 {
+		return h[:6]
+	}
+	return h
+}
+
+// parseFilter checks --label-filter and --focus before anything runs: Ginkgo would exit the
+// process on them.
+func parseFilter(fl runFlags) (types.LabelFilter, error) {
+	for _, f := range fl.focus {
+		if _, err := regexp.Compile(f); err != nil {
+			return nil, fmt.Errorf("--focus: %w", err)
+		}
+	}
+	if fl.labelFilter == "" {
+		return nil, nil
+	}
+	filter, err := types.ParseLabelFilter(fl.labelFilter)
+	if err != nil {
+		return nil, fmt.Errorf("--label-filter %q: %s", fl.labelFilter, oneLine(err.Error()))
+	}
+	return filter, nil
+}
+
+// matchingChecks counts the checks of p that filter selects (all when filter is nil).
+func matchingChecks(p *plan.Plan, filter types.LabelFilter) int {
+	n := 0
+	for _, sc := range p.Scenarios {
+		for _, id := range suites.CheckIDs {
+			if filter == nil || filter([]string{string(sc.Kind), id}) {
+				n++
+			}
+		}
+	}
+	return n
+}

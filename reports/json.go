@@ -1,0 +1,38 @@
+package reports
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// JSONFile is the name of the JSON report in a report dir.
+const JSONFile = "report.json"
+
+// WriteJSON writes run as indented JSON to dir/report.json.
+func WriteJSON(dir string, run Run) error {
+	b, err := json.MarshalIndent(run, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", JSONFile, err)
+	}
+	path := filepath.Join(dir, JSONFile)
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadJSON reads the run a report dir's report.json holds (selftest reads its children's).
+func ReadJSON(dir string) (Run, error) {
+	path := filepath.Join(dir, JSONFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Run{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	var run Run
+	if err := json.Unmarshal(b, &run); err != nil {
+		return Run{}, fmt.Errorf("decode %s: %w", path, err)
+	}
+	return run, nil
+}
