@@ -46,8 +46,8 @@ type Scenario struct {
 }
 
 // Exchange is one request and its response, labelled with the step of the scenario that sent
-// it (setup, probe-setup, probe, before, race, after, invariant, resolve, retry, final,
-// cleanup).
+// it (setup, probe-setup, probe, before, race, after, invariant, list, resolve, retry,
+// final, cleanup).
 type Exchange struct {
 	Phase string `json:"phase"`
 	engine.Exchange
@@ -124,6 +124,7 @@ func exchanges(r *scenario.Result) []Exchange {
 	many("race", r.Race.Exchanges)
 	one("after", r.After)
 	one("invariant", r.InvariantAfter)
+	one("list", r.List)
 	one("resolve", r.Resolve)
 	one("retry", r.Retry)
 	one("final", r.Final)

@@ -2,11 +2,14 @@ package suites
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/onsi/gomega/types"
 
 	"github.com/conflictcheck/conflictcheck/internal/engine"
+	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
 	"github.com/conflictcheck/conflictcheck/internal/xconflict"
 )
 
@@ -15,7 +18,9 @@ import (
 // field), no loser's distinct value, and its version advanced exactly once from the read before
 // (a numeric version field by one; a version the winner reported equals the read's).
 // duplicate-create, transition, idempotency-key: at most one racer created or moved the
-// subject, and the read holds every member of the winner's response (a loser's partial write
+// subject (duplicate-create: and the list by key holds exactly the winner's resource, so a
+// loser that stored a duplicate while answering 409 shows), and the read holds every member of
+// the winner's response (a loser's partial write
 // shows as a changed member, e.g. a bumped version). capacity: the invariant is within its
 // bounds. delete-in-use: the subject is gone when the delete won, there when it lost.
 func HoldOnlyTheWinnersWrite() types.GomegaMatcher {
@@ -58,6 +63,12 @@ func HoldOnlyTheWinnersWrite() types.GomegaMatcher {
 			}
 			return "", nil
 		}
+		if sc.Kind == xconflict.DuplicateCreate {
+			if n, key, ok := keyed(ev); ok && n != min(len(won), 1) {
+				return failf(CheckStateIntact, ev, append(rows, row{label: "list", x: r.List}), nil,
+					"%d resources hold the key %s after the race, want %d", n, key, min(len(won), 1)), nil
+			}
+		}
 		if len(won) == 0 {
 			return "", fmt.Errorf("%w: no racer won, so there is no winner's write to find", ErrNoEvidence)
 		}
@@ -80,6 +91,58 @@ func HoldOnlyTheWinnersWrite() types.GomegaMatcher {
 		}
 		return "", nil
 	})
+}
+
+// keyed counts the resources of a duplicate-create's list after the race that hold the racers'
+// key, and names the key; false when there is no usable list.
+func keyed(ev *Evidence) (n int, key string, ok bool) {
+	r := &ev.Result
+	if ev.Scenario.ListCall == nil || !r.List.OK() || len(r.Race.Exchanges) == 0 || len(ev.Scenario.Key) == 0 {
+		return 0, "", false
+	}
+	items, ok := listed(r.List.Body)
+	if !ok {
+		return 0, "", false
+	}
+	want := make([]string, len(ev.Scenario.Key))
+	for i, ptr := range ev.Scenario.Key {
+		v, ok := pointer(r.Race.Exchanges[0].Request.Body, ptr)
+		if !ok {
+			return 0, "", false
+		}
+		want[i] = compact(v)
+	}
+	for _, item := range items {
+		match := true
+		for i, ptr := range ev.Scenario.Key {
+			v, err := runtimeexpr.Pointer(item, ptr)
+			match = match && err == nil && compact(v) == want[i]
+		}
+		if match {
+			n++
+		}
+	}
+	parts := make([]string, len(want))
+	for i, ptr := range ev.Scenario.Key {
+		parts[i] = ptr + "=" + want[i]
+	}
+	return n, strings.Join(parts, " "), true
+}
+
+// listed is the array a list response holds: the body itself, or its first array member (by
+// name: items, data, results, …).
+func listed(body []byte) ([]any, bool) {
+	switch v := jsonBody(body).(type) {
+	case []any:
+		return v, true
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if a, ok := v[k].([]any); ok {
+				return a, true
+			}
+		}
+	}
+	return nil, false
 }
 
 // staleIntact judges state-intact for stale-update.

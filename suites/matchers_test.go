@@ -78,7 +78,8 @@ func duplicateCreate() Evidence {
 	create := plan.Call{Operation: "createItem", Method: http.MethodPost, Path: "/items"}
 	sc := plan.Scenario{ID: "duplicate-create/createItem", Kind: xconflict.DuplicateCreate, Expect: []int{409},
 		Racers: []plan.Call{create}, Concurrency: 3, Key: []string{"/sku"},
-		Probe: &plan.Probe{Calls: []plan.Call{create, create}, Expect: []int{409}}, Retry: &create}
+		Probe: &plan.Probe{Calls: []plan.Call{create, create}, Expect: []int{409}}, Retry: &create,
+		ListCall: &plan.Call{Operation: "listItems", Method: http.MethodGet, Path: "/items", Params: map[string]string{"sku": "$request.body#/sku"}}}
 	res := scenario.Result{
 		Scenario: sc.ID,
 		Probe: []engine.Exchange{
@@ -92,6 +93,7 @@ func duplicateCreate() Evidence {
 		}},
 		Attempts: 1, Overlapped: true,
 		After: ptr(exch("GET", itemURL, "", 200, jsonCT, item1, 0)),
+		List:  ptr(exch("GET", itemsURL+"?sku=S-1", "", 200, jsonCT, `{"items":[`+item1+`]}`, 0)),
 		Retry: ptr(exch("POST", itemsURL, strings.Replace(createBody, "S-1", "S-2", 1), 201, jsonCT, strings.Replace(item2, "S-1", "S-2", 1), 0)),
 		Final: ptr(exch("GET", "http://127.0.0.1:1/items/a2", "", 200, jsonCT, strings.Replace(item2, "S-1", "S-2", 1), 0)),
 	}
@@ -191,6 +193,17 @@ racer  status  start µs  release µs  first-byte µs  done µs  body
 1      409     10        110         310            330      {"detail":"sku S-1 is taken","existingId":"3f2c1a9e-0d4b-4c…
 2      409     20        120         320            340      {"detail":"sku S-1 is taken","existingId":"3f2c1a9e-0d4b-4c…
 after  200     0         100         300            320      {"id":"a1","sku":"S-1","name":"Widget","price":1250,"stock"…
+`},
+		{CheckStateIntact, edit(func(ev *Evidence) {
+			ev.Result.List.Body = []byte(`{"items":[` + item1 + `,` + item2 + `,` + strings.Replace(item2, "S-1", "S-9", 1) + `]}`)
+		}),
+			`state-intact failed for duplicate-create/createItem: 2 resources hold the key /sku="S-1" after the race, want 1
+racer  status  start µs  release µs  first-byte µs  done µs  body
+0      201     0         100         300            320      {"id":"a1","sku":"S-1","name":"Widget","price":1250,"stock"…
+1      409     10        110         310            330      {"detail":"sku S-1 is taken","existingId":"3f2c1a9e-0d4b-4c…
+2      409     20        120         320            340      {"detail":"sku S-1 is taken","existingId":"3f2c1a9e-0d4b-4c…
+after  200     0         100         300            320      {"id":"a1","sku":"S-1","name":"Widget","price":1250,"stock"…
+list   200     0         100         300            320      {"items":[{"id":"a1","sku":"S-1","name":"Widget","price":12…
 `},
 		{CheckRetrySucceeds, edit(func(ev *Evidence) { ev.Result.Retry.Status = 409; ev.Result.Retry.Body = []byte(skuTaken) }),
 			`retry-succeeds failed for duplicate-create/createItem: the retry answered 409, want 2xx

@@ -204,20 +204,33 @@ func runSuite(cfg suites.Config, fl runFlags, stdout io.Writer) error {
 }
 
 // scenarioLine is the console line of a finished scenario: verdict, name, and the checks that
-// did not hold.
+// did not hold; a scenario that stopped early or never overlapped says so instead of listing
+// every check as inconclusive.
 func scenarioLine(o suites.Outcome) string {
 	line := fmt.Sprintf("%-12s %s", strings.ToUpper(string(o.Verdict)), o.Name)
-	var bad []string
+	var failed, inconclusive []string
 	for _, c := range o.Checks {
-		if c.Status == suites.Failed || c.Status == suites.Inconclusive {
-			bad = append(bad, fmt.Sprintf("%s (%s)", c.ID, c.Status))
+		switch c.Status {
+		case suites.Failed:
+			failed = append(failed, c.ID)
+		case suites.Inconclusive:
+			inconclusive = append(inconclusive, c.ID)
 		}
 	}
-	if len(bad) > 0 {
-		line += ": " + strings.Join(bad, ", ")
+	var why []string
+	if len(failed) > 0 {
+		why = append(why, "failed "+strings.Join(failed, ", "))
 	}
-	if o.Result.Error != "" {
-		line += ": stopped: " + oneLine(o.Result.Error)
+	switch {
+	case o.Result.Error != "":
+		why = append(why, "stopped: "+oneLine(o.Result.Error))
+	case len(inconclusive) > 0 && !o.Result.Overlapped && len(o.Result.Race.Exchanges) > 0:
+		why = append(why, fmt.Sprintf("inconclusive: the racers never overlapped in %d attempts", o.Result.Attempts))
+	case len(inconclusive) > 0:
+		why = append(why, "inconclusive "+strings.Join(inconclusive, ", "))
+	}
+	if len(why) > 0 {
+		line += ": " + strings.Join(why, "; ")
 	}
 	return line
 }

@@ -130,6 +130,9 @@ type Scenario struct {
 	ResolveCall *Call `json:"resolve_call,omitempty"`
 	// InvariantCall reads a capacity scenario's bounded quantity.
 	InvariantCall *Call `json:"invariant_call,omitempty"`
+	// ListCall lists a duplicate-create's collection filtered by the key, bound to a racer's
+	// request (nil when no GET on the collection filters by every key member).
+	ListCall *Call `json:"list_call,omitempty"`
 
 	Key       []string             `json:"key,omitempty"`
 	Version   *xconflict.Version   `json:"version,omitempty"`
@@ -394,6 +397,30 @@ func (p *planner) duplicateCreate(sc *Scenario, op specload.Operation, c xconfli
 	}
 	p.uniquify(sc, op, &racer, c.Key, sc.ID)
 	sc.Racers = []Call{racer}
+	sc.ListCall = p.listCall(sc, op, c.Key)
+}
+
+// listCall is the GET on a create's collection filtered by every member of key through the
+// query parameter of the member's name (GET /items?sku=…), its values taken from the racer's
+// request: after a race it counts the resources that hold the key, duplicates a loser stored
+// while answering 409 included. nil when there is no such GET.
+func (p *planner) listCall(sc *Scenario, op specload.Operation, key []string) *Call {
+	list, ok := p.ix.get[op.Path]
+	if !ok || len(key) == 0 {
+		return nil
+	}
+	c := p.bare(list)
+	for _, ptr := range key {
+		name := runtimeexpr.UnescapeToken(ptr[strings.LastIndex(ptr, "/")+1:])
+		if !slices.ContainsFunc(list.Parameters(), func(prm *openapi3.Parameter) bool {
+			return prm.In == openapi3.ParameterInQuery && prm.Name == name
+		}) {
+			return nil
+		}
+		c.Params[name] = "$request.body#" + ptr
+	}
+	sc.Notes = append(sc.Notes, fmt.Sprintf("list %s: counts the resources holding the key after the race", list.ID))
+	return &c
 }
 
 // staleUpdate races N updates of one subject, all from the version read before the race.

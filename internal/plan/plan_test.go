@@ -131,6 +131,14 @@ func TestPlanReference(t *testing.T) {
 	if k := got["idempotency-key/createOrder"].Racers[0].Params["Idempotency-Key"]; k == "" {
 		t.Errorf("idempotency racer has no key: %v", got["idempotency-key/createOrder"].Racers[0].Params)
 	}
+	if l := got["duplicate-create/createItem"].ListCall; l == nil || l.Operation != "listItems" || !reflect.DeepEqual(l.Params, map[string]string{"sku": "$request.body#/sku"}) {
+		t.Errorf("duplicate-create list call %+v; want listItems filtered by sku from the racer's body", l)
+	}
+	for id, sc := range got {
+		if sc.ListCall != nil && id != "duplicate-create/createItem" {
+			t.Errorf("%s has a list call %+v; only duplicate-create lists", id, sc.ListCall)
+		}
+	}
 	if c := got["capacity/createOrder"]; !reflect.DeepEqual(c.Racers[0].Fresh, []string{"Idempotency-Key"}) || c.InvariantCall == nil || c.InvariantCall.Operation != "getItem" {
 		t.Errorf("capacity racer fresh %v, invariant call %+v", c.Racers[0].Fresh, c.InvariantCall)
 	}

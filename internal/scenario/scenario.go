@@ -58,9 +58,11 @@ type Result struct {
 	Race       engine.Outcome `json:"race"`
 	Attempts   int            `json:"attempts"`
 	Overlapped bool           `json:"overlapped"`
-	// After is the read after the race; InvariantAfter the capacity invariant's read.
+	// After is the read after the race; InvariantAfter the capacity invariant's read; List
+	// the duplicate-create's list of the resources that hold the racers' key.
 	After          *engine.Exchange `json:"after,omitempty"`
 	InvariantAfter *engine.Exchange `json:"invariant_after,omitempty"`
+	List           *engine.Exchange `json:"list,omitempty"`
 	// Resolve removed the cause of the conflict (delete-in-use); Retry is the loser's retry.
 	Resolve *engine.Exchange `json:"resolve,omitempty"`
 	Retry   *engine.Exchange `json:"retry,omitempty"`
@@ -154,6 +156,11 @@ func (r *runner) run() error {
 	}
 	if sc.InvariantCall != nil && subject != nil {
 		if r.res.InvariantAfter, err = r.call(*sc.InvariantCall, subject, nil); err != nil {
+			return err
+		}
+	}
+	if sc.ListCall != nil && len(r.res.Race.Exchanges) > 0 {
+		if r.res.List, err = r.call(*sc.ListCall, &r.res.Race.Exchanges[0], nil); err != nil {
 			return err
 		}
 	}

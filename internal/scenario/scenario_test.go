@@ -100,6 +100,9 @@ func TestRunReferenceServer(t *testing.T) {
 				}
 			}
 			t.Logf("attempts %d, overlapped %v, race %v, retry %s, leftovers %d", res.Attempts, res.Overlapped, statuses(res.Race.Exchanges), status(res.Retry), len(res.Leftovers))
+			if sc.ListCall != nil && (!res.List.OK() || !strings.Contains(res.List.Request.URL, "?sku=")) {
+				t.Errorf("list after the race: %s %+v; want a 2xx list filtered by the key", status(res.List), res.List)
+			}
 			checkProbe(t, sc, res)
 			checkRace(t, sc, res)
 			checkRetry(t, sc, res)
