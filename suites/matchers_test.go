@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -237,6 +239,34 @@ racer  status  start µs  release µs  first-byte µs  done µs  body
 				t.Errorf("failure message:\n%s\nwant:\n%s", got, c.want)
 			}
 		})
+	}
+}
+
+// TestLinearizableVisualization: a history that is not linearizable gets porcupine's view
+// written into the report dir, named in the failure; a linearizable one writes nothing.
+func TestLinearizableVisualization(t *testing.T) {
+	dir := t.TempDir()
+	m := BeLinearizableIn(dir)
+	if ok, err := m.Match(duplicateCreate()); !ok || err != nil {
+		t.Fatalf("correct history: ok %v, err %v", ok, err)
+	}
+	if files, _ := os.ReadDir(dir); len(files) != 0 {
+		t.Fatalf("a linearizable history wrote %v", files)
+	}
+	bad := edit(func(ev *Evidence) {
+		ev.Result.Race.Exchanges[2].Status = 201
+		ev.Result.Race.Exchanges[2].Body = []byte(item2)
+	})
+	if ok, err := m.Match(bad); ok || err != nil {
+		t.Fatalf("two creates of one key: ok %v, err %v; want a failure", ok, err)
+	}
+	path := filepath.Join(dir, "linearizable-duplicate-create_createItem.html")
+	html, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(html), "<html") {
+		t.Fatalf("visualization %s: %v (%d bytes)", path, err, len(html))
+	}
+	if msg := m.FailureMessage(bad); !strings.Contains(msg, "\n  visualization: "+path+"\n") {
+		t.Errorf("failure does not name the visualization:\n%s", msg)
 	}
 }
 

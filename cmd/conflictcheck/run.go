@@ -133,8 +133,8 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 	if n := matchingChecks(p, filter); n == 0 {
 		return fmt.Errorf("--label-filter %q matches none of the %d checks of the %d scenarios", fl.labelFilter, len(p.Scenarios)*len(suites.CheckIDs), len(p.Scenarios))
 	}
-	if err := os.MkdirAll(fl.reportDir, 0o755); err != nil {
-		return fmt.Errorf("create report dir: %w", err)
+	if err := prepareReportDir(fl.reportDir); err != nil {
+		return err
 	}
 
 	targets := fl.targets
@@ -245,6 +245,24 @@ func summaryLine(run reports.Run, dir string) string {
 	return fmt.Sprintf("%d scenarios: %d pass, %d fail, %d inconclusive; %d checks: %d passed, %d failed, %d inconclusive, %d skipped; reports in %s",
 		s.Scenarios, verdicts[suites.VerdictPass], verdicts[suites.VerdictFail], verdicts[suites.VerdictInconclusive],
 		s.Checks, s.Passed, s.Failed, s.Inconclusive, s.Skipped, dir)
+}
+
+// prepareReportDir creates dir and removes the visualizations an earlier run left there, so
+// every file in it belongs to this run (the reports themselves are overwritten).
+func prepareReportDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create report dir: %w", err)
+	}
+	old, err := filepath.Glob(filepath.Join(dir, "linearizable-*.html"))
+	if err != nil {
+		return fmt.Errorf("report dir %s: %w", dir, err)
+	}
+	for _, f := range old {
+		if err := os.Remove(f); err != nil {
+			return fmt.Errorf("report dir: %w", err)
+		}
+	}
+	return nil
 }
 
 // loadSpec loads --spec, or the reference server's embedded spec when there is no --target.
