@@ -90,8 +90,11 @@ func (o Outcome) Not(statuses ...Status) []string {
 }
 
 // verdict is the scenario's verdict from its checks: fail when one failed, else inconclusive
-// when one was, else pass.
+// when one was or none was judged (the run was interrupted), else pass.
 func (o Outcome) verdict() Verdict {
+	if len(o.Checks) == 0 {
+		return VerdictInconclusive
+	}
 	v := VerdictPass
 	for _, c := range o.Checks {
 		switch c.Status {

@@ -186,8 +186,10 @@ func runSuite(cfg suites.Config, fl runFlags, stdout io.Writer) error {
 	var (
 		run       reports.Run
 		reportErr error
+		special   []string
 	)
 	opts.AfterSuite = func(r types.Report) {
+		special = r.SpecialSuiteFailureReasons
 		if run, reportErr = reports.FromGinkgo(r); reportErr == nil {
 			reportErr = reports.WriteJSON(fl.reportDir, run)
 		}
@@ -195,6 +197,9 @@ func runSuite(cfg suites.Config, fl runFlags, stdout io.Writer) error {
 	passed := suites.RunSpecs(cfg, opts)
 	if reportErr != nil {
 		return reportErr
+	}
+	for _, why := range special {
+		fmt.Fprintf(stdout, "suite stopped: %s\n", oneLine(why))
 	}
 	fmt.Fprintln(stdout, summaryLine(run, fl.reportDir))
 	if !passed || run.Failed() {
