@@ -58,7 +58,7 @@ type Exchange struct {
 func FromGinkgo(r types.Report) (Run, error) {
 	specs := append(types.SpecReports(nil), r.SpecReports...)
 	sort.SliceStable(specs, func(i, j int) bool { return specs[i].StartTime.Before(specs[j].StartTime) })
-	var run Run
+	run := Run{Scenarios: []Scenario{}}
 	for _, s := range specs {
 		for _, e := range s.ReportEntries {
 			if e.Name != suites.OutcomeEntry {
@@ -76,7 +76,7 @@ func FromGinkgo(r types.Report) (Run, error) {
 
 // FromOutcomes is the Run of outcomes given directly, in order.
 func FromOutcomes(outcomes []suites.Outcome) Run {
-	var run Run
+	run := Run{Scenarios: []Scenario{}}
 	for _, o := range outcomes {
 		run.add(o)
 	}

@@ -124,9 +124,28 @@ func raced(ev *Evidence) error {
 		return fmt.Errorf("%w: no race was fired", ErrNoEvidence)
 	}
 	if !ev.Result.Overlapped {
-		return fmt.Errorf("%w: the racers never overlapped in %d attempts", ErrNoEvidence, ev.Result.Attempts)
+		return fmt.Errorf("%w: %s", ErrNoEvidence, NoOverlap(ev.Result))
 	}
 	return nil
+}
+
+// NoOverlap says why a race that did not overlap is no evidence: no racer reached the target,
+// or the first response was complete before the last racer was released, in every attempt.
+func NoOverlap(r scenario.Result) string {
+	for _, x := range r.Race.Exchanges {
+		if x.Err == nil || x.Release > 0 {
+			return fmt.Sprintf("the racers never overlapped in %s", plural(r.Attempts, "attempt"))
+		}
+	}
+	return fmt.Sprintf("no racer reached the target in %s", plural(r.Attempts, "attempt"))
+}
+
+// plural is "1 attempt", "3 attempts".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // failf renders a failure: "<check> failed for <scenario>: <heading>", optional detail lines,

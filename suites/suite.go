@@ -136,16 +136,33 @@ type Config struct {
 // and every check judges that one run; names are made unique, since duplicates under
 // `ginkgo -p` make Ginkgo run some specs twice and skip others.
 func Build(cfg Config) {
+	names := ScenarioNames(cfg.Plan)
 	ginkgo.Describe(SuiteDescription, func() {
-		seen := map[string]int{}
-		for _, sc := range cfg.Plan.Scenarios {
-			name := fmt.Sprintf("%s %s", sc.Kind, sc.Operation)
-			if seen[name]++; seen[name] > 1 {
-				name = fmt.Sprintf("%s #%d", name, seen[name])
-			}
-			declare(cfg, sc, name)
+		for i, sc := range cfg.Plan.Scenarios {
+			declare(cfg, sc, names[i])
 		}
 	})
+}
+
+// ScenarioNames are the names of p's scenarios' containers, in plan order: "<kind>
+// <operationId>", with " #2", " #3"… on repeats so that every spec name is unique.
+func ScenarioNames(p *plan.Plan) []string {
+	seen := map[string]int{}
+	names := make([]string, len(p.Scenarios))
+	for i, sc := range p.Scenarios {
+		name := fmt.Sprintf("%s %s", sc.Kind, sc.Operation)
+		if seen[name]++; seen[name] > 1 {
+			name = fmt.Sprintf("%s #%d", name, seen[name])
+		}
+		names[i] = name
+	}
+	return names
+}
+
+// SpecText is the text Ginkgo's focus and skip expressions are matched against for the check
+// id of the scenario named name.
+func SpecText(name, id string) string {
+	return SuiteDescription + " " + SuiteDescription + " " + name + " " + id
 }
 
 // Matchers are the checks' matchers for cfg's scenarios, keyed by check ID. A matcher keeps

@@ -18,6 +18,7 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/spf13/cobra"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/conflictcheck/conflictcheck/internal/engine"
 	"github.com/conflictcheck/conflictcheck/internal/plan"
@@ -110,7 +111,7 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 	if fl.concurrency < 0 || fl.concurrency == 1 {
 		return fmt.Errorf("--concurrency must be at least 2 racers, got %d", fl.concurrency)
 	}
-	filter, err := parseFilter(fl)
+	sel, err := parseSelection(fl)
 	if err != nil {
 		return err
 	}
@@ -130,11 +131,9 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 	if len(p.Scenarios) == 0 {
 		return fmt.Errorf("nothing to check: %s yields no conflict scenario; add x-conflict to the operations that can conflict (or an --overlay that does), see `conflictcheck plan`", doc.Source)
 	}
-	if n := matchingChecks(p, filter); n == 0 {
-		return fmt.Errorf("--label-filter %q matches none of the %d checks of the %d scenarios", fl.labelFilter, len(p.Scenarios)*len(suites.CheckIDs), len(p.Scenarios))
-	}
-	if err := prepareReportDir(fl.reportDir); err != nil {
-		return err
+	scenarios, checks := sel.selected(p)
+	if checks == 0 {
+		return fmt.Errorf("%s matches none of the %d checks of the %d scenarios", fl.selectors(), len(p.Scenarios)*len(suites.CheckIDs), len(p.Scenarios))
 	}
 
 	targets := fl.targets
@@ -149,7 +148,6 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 		}
 		defer srv.Close()
 		targets = []string{"http://" + srv.Addr}
-		fmt.Fprintf(stdout, "no --target: checking the bundled reference server at %s\n", targets[0])
 	}
 	eng := engine.New(engOpts)
 	for _, t := range targets {
@@ -157,6 +155,13 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 			return err
 		}
 	}
+	if err := prepareReportDir(fl.reportDir); err != nil {
+		return err
+	}
+	if len(fl.targets) == 0 {
+		fmt.Fprintf(stdout, "no --target: checking the bundled reference server at %s\n", targets[0])
+	}
+	fmt.Fprintf(stdout, "%d scenarios, %d checks against %s\n", scenarios, checks, strings.Join(targets, ", "))
 
 	return runSuite(suites.Config{
 		Plan: p,
@@ -170,7 +175,6 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 // runSuite runs the Ginkgo suite, printing a line per scenario and a summary, and writes the
 // reports.
 func runSuite(cfg suites.Config, fl runFlags, stdout io.Writer) error {
-	fmt.Fprintf(stdout, "%d scenarios against %s\n", len(cfg.Plan.Scenarios), strings.Join(cfg.Env.Targets, ", "))
 	cfg.OnScenario = func(o suites.Outcome) { fmt.Fprintln(stdout, scenarioLine(o)) }
 
 	sc, rc := ginkgo.GinkgoConfiguration()
@@ -230,7 +234,7 @@ func scenarioLine(o suites.Outcome) string {
 	case o.Result.Error != "":
 		why = append(why, "stopped: "+oneLine(o.Result.Error))
 	case len(inconclusive) > 0 && !o.Result.Overlapped && len(o.Result.Race.Exchanges) > 0:
-		why = append(why, fmt.Sprintf("inconclusive: the racers never overlapped in %d attempts", o.Result.Attempts))
+		why = append(why, "inconclusive: "+suites.NoOverlap(o.Result))
 	case len(inconclusive) > 0:
 		why = append(why, "inconclusive "+strings.Join(inconclusive, ", "))
 	}
@@ -312,57 +316,97 @@ func engineOptions(fl runFlags) (engine.Options, error) {
 	return opts, nil
 }
 
-// parseHeaders parses each "Name: value" of --header.
+// parseHeaders parses each "Name: value" of --header. Errors name the flag by position and
+// never quote it: its value may be a secret.
 func parseHeaders(hs []string) (http.Header, error) {
 	out := http.Header{}
-	for _, h := range hs {
+	for i, h := range hs {
 		name, value, ok := strings.Cut(h, ":")
-		name = strings.TrimSpace(name)
-		if !ok || name == "" || strings.ContainsAny(name, " \t") {
-			// The value may be a secret: never echo it.
-			return nil, fmt.Errorf("--header %q...: want \"Name: value\"", truncateSecret(h))
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		switch {
+		case !ok || name == "":
+			return nil, fmt.Errorf(`--header #%d: want "Name: value"`, i+1)
+		case !httpguts.ValidHeaderFieldName(name):
+			return nil, fmt.Errorf("--header #%d: the name is not a valid HTTP header name", i+1)
+		case !httpguts.ValidHeaderFieldValue(value):
+			return nil, fmt.Errorf("--header #%d: the value holds a character no HTTP header may (a newline or a control character)", i+1)
 		}
-		out.Add(name, strings.TrimSpace(value))
+		out.Add(name, value)
 	}
 	return out, nil
 }
 
-// truncateSecret is the start of a malformed --header, short enough to name it without
-// showing a secret it may hold.
-func truncateSecret(h string) string {
-	if len(h) > 6 {
-		return h[:6]
-	}
-	return h
+// selection is what --label-filter and --focus select, checked before anything runs: Ginkgo
+// would exit the process on a bad expression.
+type selection struct {
+	labels types.LabelFilter
+	focus  *regexp.Regexp
 }
 
-// parseFilter checks --label-filter and --focus before anything runs: Ginkgo would exit the
-// process on them.
-func parseFilter(fl runFlags) (types.LabelFilter, error) {
+// selectors names the --label-filter and --focus given, for an error.
+func (fl runFlags) selectors() string {
+	var parts []string
+	if fl.labelFilter != "" {
+		parts = append(parts, fmt.Sprintf("--label-filter %q", fl.labelFilter))
+	}
+	for _, f := range fl.focus {
+		parts = append(parts, fmt.Sprintf("--focus %q", f))
+	}
+	return strings.Join(parts, " with ")
+}
+
+// parseSelection parses --label-filter and --focus.
+func parseSelection(fl runFlags) (selection, error) {
+	var sel selection
 	for _, f := range fl.focus {
 		if _, err := regexp.Compile(f); err != nil {
-			return nil, fmt.Errorf("--focus: %w", err)
+			return sel, fmt.Errorf("--focus %q: %w", f, err)
 		}
 	}
-	if fl.labelFilter == "" {
-		return nil, nil
+	if len(fl.focus) > 0 {
+		// Ginkgo joins the focus expressions with | the same way.
+		sel.focus = regexp.MustCompile(strings.Join(fl.focus, "|"))
 	}
-	filter, err := types.ParseLabelFilter(fl.labelFilter)
-	if err != nil {
-		return nil, fmt.Errorf("--label-filter %q: %s", fl.labelFilter, oneLine(err.Error()))
+	if fl.labelFilter != "" {
+		filter, err := types.ParseLabelFilter(fl.labelFilter)
+		if err != nil {
+			return sel, fmt.Errorf("--label-filter %q: %s", fl.labelFilter, plainGinkgoError(err))
+		}
+		sel.labels = filter
 	}
-	return filter, nil
+	return sel, nil
 }
 
-// matchingChecks counts the checks of p that filter selects (all when filter is nil).
-func matchingChecks(p *plan.Plan, filter types.LabelFilter) int {
-	n := 0
-	for _, sc := range p.Scenarios {
+// ansi matches terminal colour codes, which Ginkgo's errors carry.
+var ansi = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+
+// plainGinkgoError is a Ginkgo error's message on one line without colour codes.
+func plainGinkgoError(err error) string {
+	var ge types.GinkgoError
+	msg := err.Error()
+	if errors.As(err, &ge) {
+		msg = ge.Message
+	}
+	return oneLine(ansi.ReplaceAllString(msg, ""))
+}
+
+// selected counts the scenarios of p and their checks that sel lets run.
+func (sel selection) selected(p *plan.Plan) (scenarios, checks int) {
+	for i, name := range suites.ScenarioNames(p) {
+		n := 0
 		for _, id := range suites.CheckIDs {
-			if filter == nil || filter([]string{string(sc.Kind), id}) {
-				n++
+			if sel.labels != nil && !sel.labels([]string{string(p.Scenarios[i].Kind), id}) {
+				continue
 			}
+			if sel.focus != nil && !sel.focus.MatchString(suites.SpecText(name, id)) {
+				continue
+			}
+			n++
+		}
+		if n > 0 {
+			scenarios++
+			checks += n
 		}
 	}
-	return n
+	return scenarios, checks
 }

@@ -280,8 +280,9 @@ func (r *runner) race() error {
 		}
 		for i := range reqs {
 			c := sc.Racers[i%len(sc.Racers)]
-			if attempt > 1 && sc.Kind == xconflict.IdempotencyKey {
-				// The first attempt's key is spent on the old subject: a new one per attempt.
+			if attempt > 1 && (sc.Kind == xconflict.IdempotencyKey || sc.Kind == xconflict.DuplicateCreate) {
+				// The first attempt's key is spent (on the old subject, or by its winner): a new
+				// one per attempt.
 				var err error
 				if c, err = r.rekey(c, fmt.Sprintf("attempt-%d", attempt)); err != nil {
 					return err
@@ -304,7 +305,7 @@ func (r *runner) race() error {
 		for i, x := range out.Exchanges {
 			r.track(sc.Racers[i%len(sc.Racers)], x)
 		}
-		if r.res.Overlapped || sc.Kind == xconflict.DuplicateCreate {
+		if r.res.Overlapped {
 			break
 		}
 		if err := r.ctx.Err(); err != nil {

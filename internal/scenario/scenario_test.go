@@ -339,8 +339,9 @@ func TestRunCancelled(t *testing.T) {
 	}
 }
 
-// TestRunRetriesWithoutOverlap: a single racer never overlaps, so kinds that consume their
-// subject race again on a fresh one, and duplicate-create does not.
+// TestRunRetriesWithoutOverlap: a single racer never overlaps, so every kind races again up to
+// the attempts: on a fresh subject, and with a fresh key where the last one is spent
+// (duplicate-create, idempotency-key).
 func TestRunRetriesWithoutOverlap(t *testing.T) {
 	doc, p := loadPlan(t)
 	srv := reference(t, fault.None)
@@ -358,14 +359,19 @@ func TestRunRetriesWithoutOverlap(t *testing.T) {
 			if want == 0 {
 				want = DefaultAttempts
 			}
-			if kind == xconflict.DuplicateCreate {
-				want = 1
-			}
 			if res.Attempts != want || res.Overlapped {
 				t.Errorf("Attempts = %d, Overlapped = %v; want %d, false", res.Attempts, res.Overlapped, want)
 			}
 			if len(res.Race.Exchanges) != 1 || !res.Race.Exchanges[0].OK() {
 				t.Fatalf("last attempt: %v", statuses(res.Race.Exchanges))
+			}
+			if kind == xconflict.DuplicateCreate {
+				body, _ := sc.Racers[0].Body.(map[string]any)
+				var sent struct{ Sku string }
+				_ = json.Unmarshal(res.Race.Exchanges[0].Request.Body, &sent)
+				if sku, _ := body["sku"].(string); sku == "" || sent.Sku == "" || sent.Sku == sku {
+					t.Errorf("last attempt sent %s, the first attempt's key %q again", res.Race.Exchanges[0].Request.Body, sku)
+				}
 			}
 			if kind == xconflict.Transition && res.Race.Exchanges[0].Request.URL != res.Before.Request.URL+"/cancel" {
 				t.Errorf("last attempt raced %s, not the subject read before it (%s)", res.Race.Exchanges[0].Request.URL, res.Before.Request.URL)
