@@ -11,7 +11,7 @@ import (
 
 func TestWriteReadJSON(t *testing.T) {
 	dir := t.TempDir()
-	want := FromOutcomes(outcomes())
+	want := FromOutcomes(testMeta, outcomes())
 	if err := WriteJSON(dir, want); err != nil {
 		t.Fatal(err)
 	}
@@ -19,17 +19,19 @@ func TestWriteReadJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(b), "{\n  \"summary\": {") || !strings.HasSuffix(string(b), "}\n") {
+	if !strings.HasPrefix(string(b), "{\n  \"meta\": {") || !strings.HasSuffix(string(b), "}\n") {
 		t.Errorf("%s is not indented JSON ending in a newline:\n%.200s", JSONFile, b)
 	}
 	var generic map[string]any
 	if err := json.Unmarshal(b, &generic); err != nil {
 		t.Fatalf("%s is not JSON: %v", JSONFile, err)
 	}
-	// The exchange's fields are flattened next to its phase, as readers of the file expect.
+	// An exchange is flat and readable: phase, request, response and times side by side, the
+	// bodies as text.
 	ex := generic["scenarios"].([]any)[0].(map[string]any)["exchanges"].([]any)[0].(map[string]any)
-	if ex["phase"] != "probe-setup" || ex["status"] != float64(201) || ex["request"] == nil {
-		t.Errorf("first exchange %v; want phase, status and request side by side", ex)
+	if ex["phase"] != "probe-setup" || ex["status"] != float64(201) || ex["url"] != "/probe-setup/1" ||
+		ex["request_body"] != `{"sku":"a"}` || ex["body"] != `{"status":409}` || ex["done_us"] != float64(4000) {
+		t.Errorf("first exchange %v; want phase, request, text bodies and times side by side", ex)
 	}
 
 	got, err := ReadJSON(dir)

@@ -4,8 +4,12 @@
 package reports
 
 import (
+	"encoding/base64"
 	"fmt"
+	"net/http"
 	"sort"
+	"time"
+	"unicode/utf8"
 
 	"github.com/onsi/ginkgo/v2/types"
 
@@ -14,11 +18,29 @@ import (
 	"github.com/conflictcheck/conflictcheck/suites"
 )
 
-// Run is one conflictcheck run: its totals and every scenario, in the order they ran.
+// Run is one conflictcheck run: what was checked, its totals and every scenario, in the order
+// they ran.
 type Run struct {
+	Meta      Meta       `json:"meta"`
 	Summary   Summary    `json:"summary"`
 	Scenarios []Scenario `json:"scenarios"`
 }
+
+// Meta says what a run checked: the spec (its source as given, a file path or URL, for
+// locations in it), the targets, and when it started.
+type Meta struct {
+	Spec     string    `json:"spec"`
+	Title    string    `json:"title,omitempty"`
+	Targets  []string  `json:"targets"`
+	Started  time.Time `json:"started"`
+	Duration Micros    `json:"duration_us"`
+}
+
+// Micros is a duration in microseconds, as reports show them.
+type Micros int64
+
+// MicrosOf is d in whole microseconds.
+func MicrosOf(d time.Duration) Micros { return Micros(d / time.Microsecond) }
 
 // Summary counts scenarios, and checks by status.
 type Summary struct {
@@ -30,15 +52,21 @@ type Summary struct {
 	Skipped      int `json:"skipped"`
 }
 
-// Scenario is one scenario's verdict, checks and exchanges.
+// Scenario is one scenario's verdict, checks and exchanges. Method and Path locate its
+// operation in the spec; Strategy, Attempts and Overlapped describe its last race.
 type Scenario struct {
-	ID        string                `json:"id"`
-	Name      string                `json:"name"`
-	Kind      string                `json:"kind"`
-	Operation string                `json:"operation"`
-	Verdict   suites.Verdict        `json:"verdict"`
-	Checks    []suites.CheckOutcome `json:"checks"`
-	Exchanges []Exchange            `json:"exchanges"`
+	ID         string                `json:"id"`
+	Name       string                `json:"name"`
+	Kind       string                `json:"kind"`
+	Operation  string                `json:"operation"`
+	Method     string                `json:"method,omitempty"`
+	Path       string                `json:"path,omitempty"`
+	Verdict    suites.Verdict        `json:"verdict"`
+	Checks     []suites.CheckOutcome `json:"checks"`
+	Strategy   string                `json:"strategy,omitempty"`
+	Attempts   int                   `json:"attempts"`
+	Overlapped bool                  `json:"overlapped"`
+	Exchanges  []Exchange            `json:"exchanges"`
 	// Leftovers are resources the scenario created and could not delete.
 	Leftovers []string `json:"leftovers,omitempty"`
 	// Error says why the scenario stopped before its end, if it did.
@@ -47,18 +75,71 @@ type Scenario struct {
 
 // Exchange is one request and its response, labelled with the step of the scenario that sent
 // it (setup, probe-setup, probe, before, race, after, invariant, list, resolve, retry,
-// final, cleanup).
+// final, cleanup). Headers are as captured: secrets are already redacted. Bodies are text,
+// or base64 with the matching *Encoding set when they are not UTF-8. Times are microseconds
+// since the start of the exchange's own race (each sequential request is a race of one).
 type Exchange struct {
-	Phase string `json:"phase"`
-	engine.Exchange
+	Phase         string      `json:"phase"`
+	Racer         int         `json:"racer"`
+	Target        string      `json:"target"`
+	Method        string      `json:"method"`
+	URL           string      `json:"url"`
+	RequestHeader http.Header `json:"request_header,omitempty"`
+	RequestBody   string      `json:"request_body,omitempty"`
+	// RequestBodyEncoding is "base64" for a request body that is not UTF-8.
+	RequestBodyEncoding string      `json:"request_body_encoding,omitempty"`
+	Status              int         `json:"status,omitempty"`
+	Proto               string      `json:"proto,omitempty"`
+	Header              http.Header `json:"header,omitempty"`
+	Body                string      `json:"body,omitempty"`
+	// BodyEncoding is "base64" for a response body that is not UTF-8.
+	BodyEncoding string `json:"body_encoding,omitempty"`
+	Truncated    bool   `json:"truncated,omitempty"`
+	// Error is a transport failure ("timeout: …"); there is then no status.
+	Error      string `json:"error,omitempty"`
+	WriteStart Micros `json:"write_start_us"`
+	Release    Micros `json:"release_us"`
+	FirstByte  Micros `json:"first_byte_us"`
+	Done       Micros `json:"done_us"`
+}
+
+// exchangeOf is x as a report shows it.
+func exchangeOf(phase string, x engine.Exchange) Exchange {
+	e := Exchange{
+		Phase: phase, Racer: x.Racer, Target: x.Target, Method: x.Request.Method, URL: x.Request.URL,
+		RequestHeader: x.Request.Header, Status: x.Status, Proto: x.Proto, Header: x.Header,
+		Truncated: x.Truncated, WriteStart: MicrosOf(x.WriteStart), Release: MicrosOf(x.Release),
+		FirstByte: MicrosOf(x.FirstByte), Done: MicrosOf(x.Done),
+	}
+	e.RequestBody, e.RequestBodyEncoding = text(x.Request.Body)
+	e.Body, e.BodyEncoding = text(x.Body)
+	if x.Err != nil {
+		e.Error = x.Err.Error()
+	}
+	return e
+}
+
+// text is b as a string, or its base64 and "base64" when it is not UTF-8.
+func text(b []byte) (string, string) {
+	if utf8.Valid(b) {
+		return string(b), ""
+	}
+	return base64.StdEncoding.EncodeToString(b), "base64"
 }
 
 // FromGinkgo rebuilds a Run from a Ginkgo report: one Scenario per OutcomeEntry the suite
-// attached, in the order the specs ran.
-func FromGinkgo(r types.Report) (Run, error) {
+// attached, in the order the specs ran; meta says what was checked (its times are taken from
+// the report when zero).
+func FromGinkgo(r types.Report, meta Meta) (Run, error) {
 	specs := append(types.SpecReports(nil), r.SpecReports...)
 	sort.SliceStable(specs, func(i, j int) bool { return specs[i].StartTime.Before(specs[j].StartTime) })
-	run := Run{Scenarios: []Scenario{}}
+	if meta.Started.IsZero() {
+		meta.Started = r.StartTime
+	}
+	if meta.Duration == 0 {
+		meta.Duration = MicrosOf(r.RunTime)
+	}
+	run := Run{Meta: meta, Scenarios: []Scenario{}}
 	for _, s := range specs {
 		for _, e := range s.ReportEntries {
 			if e.Name != suites.OutcomeEntry {
@@ -75,8 +156,8 @@ func FromGinkgo(r types.Report) (Run, error) {
 }
 
 // FromOutcomes is the Run of outcomes given directly, in order.
-func FromOutcomes(outcomes []suites.Outcome) Run {
-	run := Run{Scenarios: []Scenario{}}
+func FromOutcomes(meta Meta, outcomes []suites.Outcome) Run {
+	run := Run{Meta: meta, Scenarios: []Scenario{}}
 	for _, o := range outcomes {
 		run.add(o)
 	}
@@ -99,22 +180,24 @@ func (run *Run) add(o suites.Outcome) {
 		}
 	}
 	run.Scenarios = append(run.Scenarios, Scenario{
-		ID: o.Scenario, Name: o.Name, Kind: o.Kind, Operation: o.Operation, Verdict: o.Verdict,
-		Checks: o.Checks, Exchanges: exchanges(&o.Result), Leftovers: o.Result.Leftovers, Error: o.Result.Error,
+		ID: o.Scenario, Name: o.Name, Kind: o.Kind, Operation: o.Operation, Method: o.Method, Path: o.Path,
+		Verdict: o.Verdict, Checks: o.Checks, Strategy: string(o.Result.Race.Strategy),
+		Attempts: o.Result.Attempts, Overlapped: o.Result.Overlapped, Exchanges: exchanges(&o.Result),
+		Leftovers: o.Result.Leftovers, Error: o.Result.Error,
 	})
 }
 
 // exchanges lists every exchange of r in the order the scenario sent them.
 func exchanges(r *scenario.Result) []Exchange {
-	var out []Exchange
+	out := []Exchange{}
 	many := func(phase string, xs []engine.Exchange) {
 		for _, x := range xs {
-			out = append(out, Exchange{Phase: phase, Exchange: x})
+			out = append(out, exchangeOf(phase, x))
 		}
 	}
 	one := func(phase string, x *engine.Exchange) {
 		if x != nil {
-			out = append(out, Exchange{Phase: phase, Exchange: *x})
+			out = append(out, exchangeOf(phase, *x))
 		}
 	}
 	many("probe-setup", r.ProbeSetup)

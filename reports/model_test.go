@@ -101,7 +101,7 @@ func phases(s Scenario) []string {
 
 func TestFromOutcomes(t *testing.T) {
 	outs := outcomes()
-	run := FromOutcomes(outs)
+	run := FromOutcomes(testMeta, outs)
 
 	want := Summary{Scenarios: 3, Checks: 8, Passed: 3, Failed: 2, Inconclusive: 2, Skipped: 1}
 	if run.Summary != want {
@@ -139,11 +139,11 @@ func TestFromOutcomes(t *testing.T) {
 	for _, e := range full.Exchanges {
 		// The URL names the phase the exchange was built for: a phase must carry its own
 		// exchange, not a neighbour's.
-		if !strings.HasPrefix(e.Request.URL, "/"+e.Phase) {
-			t.Errorf("phase %s carries the exchange of %s", e.Phase, e.Request.URL)
+		if !strings.HasPrefix(e.URL, "/"+e.Phase) {
+			t.Errorf("phase %s carries the exchange of %s", e.Phase, e.URL)
 		}
 	}
-	if got := full.Exchanges[8]; got.Request.URL != "/race/2" || got.Status != 409 || got.Done != 4*time.Millisecond {
+	if got := full.Exchanges[8]; got.URL != "/race/2" || got.Status != 409 || got.Done != 4000 {
 		t.Errorf("last racer %+v; want /race/2 with its status and times", got)
 	}
 	if got := phases(run.Scenarios[1]); !slices.Equal(got, []string{"setup", "race"}) {
@@ -203,9 +203,12 @@ func ginkgoReport(outs []suites.Outcome) types.Report {
 	return types.Report{SuiteDescription: suites.SuiteDescription, SuiteSucceeded: false, SpecReports: specs}
 }
 
+// testMeta is the Meta of the test runs; its times are set so FromGinkgo keeps them.
+var testMeta = Meta{Spec: "openapi.yaml", Targets: []string{"http://127.0.0.1:1"}, Started: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC), Duration: 1500}
+
 func TestFromGinkgo(t *testing.T) {
 	outs := outcomes()
-	want := FromOutcomes(outs)
+	want := FromOutcomes(testMeta, outs)
 	inProcess := ginkgoReport(outs)
 
 	// A report read back from JSON (a file, or a parallel run's report) holds the entries as
@@ -230,7 +233,7 @@ func TestFromGinkgo(t *testing.T) {
 
 	for name, r := range map[string]types.Report{"in process": inProcess, "through JSON": decoded} {
 		t.Run(name, func(t *testing.T) {
-			got, err := FromGinkgo(r)
+			got, err := FromGinkgo(r, testMeta)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -252,7 +255,7 @@ func TestFromGinkgoCorruptEntry(t *testing.T) {
 			Value: types.ReportEntryValue{AsJSON: `{"checks": "not a list"}`},
 		}},
 	}}}
-	_, err := FromGinkgo(r)
+	_, err := FromGinkgo(r, testMeta)
 	if err == nil {
 		t.Fatal("FromGinkgo of an undecodable outcome entry: no error")
 	}
@@ -264,11 +267,29 @@ func TestFromGinkgoCorruptEntry(t *testing.T) {
 }
 
 func TestFromGinkgoNoOutcomes(t *testing.T) {
-	run, err := FromGinkgo(types.Report{SpecReports: types.SpecReports{{LeafNodeText: "x", State: types.SpecStateSkipped}}})
+	run, err := FromGinkgo(types.Report{SpecReports: types.SpecReports{{LeafNodeText: "x", State: types.SpecStateSkipped}}}, testMeta)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if run.Summary != (Summary{}) || len(run.Scenarios) != 0 || run.Failed() {
 		t.Errorf("run of a report without outcomes %+v; want empty and not failed", run)
+	}
+}
+
+// TestExchangeBodies: bodies are text when UTF-8, base64 flagged as such otherwise, and a
+// transport error is its message.
+func TestExchangeBodies(t *testing.T) {
+	x := engine.Exchange{
+		Request: engine.Captured{Method: "POST", URL: "/a", Body: []byte{0xff, 0x00}},
+		Body:    []byte("héllo"),
+		Err:     &engine.TransportError{Kind: engine.ErrTimeout, Message: "no answer"},
+		Done:    1500 * time.Microsecond,
+	}
+	e := exchangeOf("race", x)
+	if e.RequestBody != "/wA=" || e.RequestBodyEncoding != "base64" || e.Body != "héllo" || e.BodyEncoding != "" {
+		t.Errorf("bodies %q (%s), %q (%s); want base64 for binary, text for UTF-8", e.RequestBody, e.RequestBodyEncoding, e.Body, e.BodyEncoding)
+	}
+	if e.Error != "timeout: no answer" || e.Done != 1500 || e.Phase != "race" {
+		t.Errorf("exchange %+v; want the error message, done 1500 µs, phase race", e)
 	}
 }

@@ -64,6 +64,8 @@ type Outcome struct {
 	Name      string          `json:"name"`
 	Kind      string          `json:"kind"`
 	Operation string          `json:"operation"`
+	Method    string          `json:"method"`
+	Path      string          `json:"path"`
 	Verdict   Verdict         `json:"verdict"`
 	Checks    []CheckOutcome  `json:"checks"`
 	Result    scenario.Result `json:"result"`
@@ -190,7 +192,7 @@ func declare(cfg Config, sc plan.Scenario, name string) {
 	ginkgo.Describe(name, ginkgo.Ordered, ginkgo.ContinueOnFailure, ginkgo.Label(kind), func() {
 		ginkgo.BeforeAll(func(ctx ginkgo.SpecContext) {
 			ev = &Evidence{Scenario: sc, Result: scenario.Run(ctx, sc, cfg.Env)}
-			outcome = Outcome{Scenario: sc.ID, Name: name, Kind: kind, Operation: sc.Operation}
+			outcome = Outcome{Scenario: sc.ID, Name: name, Kind: kind, Operation: sc.Operation, Method: sc.Method, Path: sc.Path}
 		})
 		matchers := Matchers(cfg)
 		for _, id := range CheckIDs {

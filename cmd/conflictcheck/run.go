@@ -194,7 +194,8 @@ func runSuite(cfg suites.Config, fl runFlags, stdout io.Writer) error {
 	)
 	opts.AfterSuite = func(r types.Report) {
 		special = r.SpecialSuiteFailureReasons
-		if run, reportErr = reports.FromGinkgo(r); reportErr == nil {
+		meta := reports.Meta{Spec: cfg.Env.Doc.Source, Title: cfg.Plan.Spec.Title, Targets: cfg.Env.Targets}
+		if run, reportErr = reports.FromGinkgo(r, meta); reportErr == nil {
 			reportErr = reports.WriteJSON(fl.reportDir, run)
 		}
 	}
