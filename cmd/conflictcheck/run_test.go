@@ -330,7 +330,7 @@ func TestRunKeepsHeaderSecrets(t *testing.T) {
 			for _, sc := range run.Scenarios {
 				for _, x := range sc.Exchanges {
 					for name := range headers {
-						if got := x.Request.Header.Values(name); !slices.Equal(got, []string{engine.Redacted}) {
+						if got := x.RequestHeader.Values(name); !slices.Equal(got, []string{engine.Redacted}) {
 							t.Fatalf("%s %s exchange sent %s %q; want %q", sc.Name, x.Phase, name, got, engine.Redacted)
 						}
 					}
