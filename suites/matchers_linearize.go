@@ -81,7 +81,7 @@ func BeLinearizableIn(dir string) types.GomegaMatcher {
 			}
 			var details []string
 			if dir != "" {
-				path := filepath.Join(dir, "linearizable-"+fileSafe(ev.Scenario.ID)+".html")
+				path := filepath.Join(dir, VisualizationFile(ev.Scenario.ID))
 				if err := res.WriteVisualization(path); err != nil {
 					details = append(details, "visualization not written: "+err.Error())
 				} else {
@@ -402,12 +402,14 @@ func deleteHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 	return linearize.DeleteInUse(0), hist, nil
 }
 
-// fileSafe is s with every character but letters, digits, '-' and '.' replaced by '_'.
-func fileSafe(s string) string {
-	return strings.Map(func(r rune) rune {
+// VisualizationFile is the file name of porcupine's view of scenario id's history in a report
+// dir: "linearizable-" and id with every character but letters, digits, '-' and '.' replaced
+// by '_'.
+func VisualizationFile(id string) string {
+	return "linearizable-" + strings.Map(func(r rune) rune {
 		if r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
 			return r
 		}
 		return '_'
-	}, s)
+	}, id) + ".html"
 }

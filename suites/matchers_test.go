@@ -707,3 +707,19 @@ func deleteInUse(dependent int) Evidence {
 	}
 	return Evidence{Scenario: sc, Result: res}
 }
+
+// TestVisualizationFile: ids become safe file names: no path separator, no traversal.
+func TestVisualizationFile(t *testing.T) {
+	tests := map[string]string{
+		"stale-update/patchItem":   "linearizable-stale-update_patchItem.html",
+		"capacity/createOrder":     "linearizable-capacity_createOrder.html",
+		"a b/c?d=é..x":             "linearizable-a_b_c_d__..x.html",
+		"../../etc/passwd":         "linearizable-.._.._etc_passwd.html",
+		"transition/ship.Order-v2": "linearizable-transition_ship.Order-v2.html",
+	}
+	for id, want := range tests {
+		if got := VisualizationFile(id); got != want {
+			t.Errorf("VisualizationFile(%q) = %q, want %q", id, got, want)
+		}
+	}
+}
