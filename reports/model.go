@@ -61,6 +61,7 @@ type Scenario struct {
 	Operation  string                `json:"operation"`
 	Method     string                `json:"method,omitempty"`
 	Path       string                `json:"path,omitempty"`
+	Line       int                   `json:"line,omitempty"` // the operation's 1-based line in the spec file, when known
 	Verdict    suites.Verdict        `json:"verdict"`
 	Checks     []suites.CheckOutcome `json:"checks"`
 	Strategy   string                `json:"strategy,omitempty"`
@@ -215,7 +216,16 @@ func exchanges(r *scenario.Result) []Exchange {
 	return out
 }
 
-// Failed reports whether the run fails: a check failed or was inconclusive.
+// Failed reports whether the run fails: a check failed or was inconclusive, or a scenario
+// stopped before any check judged it.
 func (run Run) Failed() bool {
-	return run.Summary.Failed > 0 || run.Summary.Inconclusive > 0
+	if run.Summary.Failed > 0 || run.Summary.Inconclusive > 0 {
+		return true
+	}
+	for _, s := range run.Scenarios {
+		if s.Verdict != suites.VerdictPass {
+			return true
+		}
+	}
+	return false
 }

@@ -182,7 +182,6 @@ func runSuite(cfg suites.Config, fl runFlags, stdout io.Writer) error {
 	sc.FocusStrings = fl.focus
 	rc.NoColor = true
 	rc.Verbose = fl.verbose
-	rc.JUnitReport = filepath.Join(fl.reportDir, "junit.xml")
 	opts := suites.RunOptions{Suite: sc, Reporter: rc}
 	if fl.verbose {
 		opts.Output = stdout
@@ -194,9 +193,15 @@ func runSuite(cfg suites.Config, fl runFlags, stdout io.Writer) error {
 	)
 	opts.AfterSuite = func(r types.Report) {
 		special = r.SpecialSuiteFailureReasons
-		meta := reports.Meta{Spec: cfg.Env.Doc.Source, Title: cfg.Plan.Spec.Title, Targets: cfg.Env.Targets}
-		if run, reportErr = reports.FromGinkgo(r, meta); reportErr == nil {
-			reportErr = reports.WriteJSON(fl.reportDir, run)
+		meta := reports.Meta{Spec: specName(fl, cfg.Env.Doc), Title: cfg.Plan.Spec.Title, Targets: cfg.Env.Targets}
+		if run, reportErr = reports.FromGinkgo(r, meta); reportErr != nil {
+			return
+		}
+		for i := range run.Scenarios {
+			run.Scenarios[i].Line = cfg.Env.Doc.Line(run.Scenarios[i].Operation)
+		}
+		if err := reports.WriteAll(fl.reportDir, run); err != nil {
+			reportErr = fmt.Errorf("write reports: %w", err)
 		}
 	}
 	passed := suites.RunSpecs(cfg, opts)
@@ -273,6 +278,15 @@ func prepareReportDir(dir string) error {
 		}
 	}
 	return nil
+}
+
+// specName is how reports locate the spec: --spec as given, or the embedded reference spec's
+// path in this repository.
+func specName(fl runFlags, doc *specload.Document) string {
+	if fl.spec == "" {
+		return "openapi/reference.yaml"
+	}
+	return doc.Source
 }
 
 // loadSpec loads --spec, or the reference server's embedded spec when there is no --target.

@@ -93,7 +93,7 @@ func load(ctx context.Context, src *source, opts Options) (*Document, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out := &Document{Source: src.name, Version: ver, T: doc}
+	out := &Document{Source: src.name, Version: ver, T: doc, raw: src.data}
 	if out.Operations, out.byID, err = operations(order, doc); err != nil {
 		return nil, err
 	}

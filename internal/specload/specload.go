@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -61,6 +62,18 @@ type Document struct {
 	Operations []Operation
 
 	byID map[string]int // Operations' index by ID
+
+	raw       []byte // the document's text, for Lines
+	linesOnce sync.Once
+	lines     map[string]int
+}
+
+// Line is the 1-based line of operation id (operationId or "METHOD /path") in the document's
+// own text, 0 when unknown (an operation an overlay added, a document that does not parse). The
+// lines are computed on first use: reports want them, planning does not.
+func (d *Document) Line(id string) int {
+	d.linesOnce.Do(func() { d.lines = OperationLines(d.raw) })
+	return d.lines[id]
 }
 
 // Parameters are the parameters o takes: its own, then its path item's that it does not

@@ -485,6 +485,10 @@ func TestLoadBytes(t *testing.T) {
 	if _, ok := doc.Operation("createItem"); !ok || len(doc.Conflicts) == 0 {
 		t.Fatalf("reference loaded without createItem or x-conflict: %d conflicts", len(doc.Conflicts))
 	}
+	want := 1 + strings.Count(string(openapi.Reference[:bytes.Index(openapi.Reference, []byte("    post:\n      operationId: createItem"))]), "\n")
+	if got := doc.Line("createItem"); got != want || doc.Line("noSuchOperation") != 0 {
+		t.Errorf("Line(createItem) = %d, want %d (the post: line); Line(unknown) = %d, want 0", got, want, doc.Line("noSuchOperation"))
+	}
 	ext := []byte(`openapi: 3.0.3
 info: {title: t, version: "1"}
 paths:
