@@ -65,5 +65,6 @@ func newRootCmd() *cobra.Command {
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(newServeReferenceCmd(), newBenchCmd())
 	root.AddCommand(newRunCmd(), newPlanCmd())
+	root.AddCommand(newSelftestCmd())
 	return root
 }
