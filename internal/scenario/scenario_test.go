@@ -379,3 +379,26 @@ func TestRunRetriesWithoutOverlap(t *testing.T) {
 		})
 	}
 }
+
+// TestUncollided: an idempotency-key race is fired again only when every racer got the one same
+// success (served one after another); distinct bodies, a rejection or a single racer is a
+// collision worth judging.
+func TestUncollided(t *testing.T) {
+	ok := func(body string) engine.Exchange { return engine.Exchange{Status: 201, Body: []byte(body)} }
+	tests := []struct {
+		name string
+		xs   []engine.Exchange
+		want bool
+	}{
+		{"all replays", []engine.Exchange{ok(`{"id":"a"}`), ok(`{"id":"a"}`), ok(`{"id":"a"}`)}, true},
+		{"two executions", []engine.Exchange{ok(`{"id":"a"}`), ok(`{"id":"b"}`)}, false},
+		{"one in flight", []engine.Exchange{ok(`{"id":"a"}`), {Status: 409, Body: []byte(`{}`)}}, false},
+		{"a transport error", []engine.Exchange{ok(`{"id":"a"}`), {Err: &engine.TransportError{Kind: engine.ErrReset}}}, false},
+		{"one racer", []engine.Exchange{ok(`{"id":"a"}`)}, false},
+	}
+	for _, tt := range tests {
+		if got := uncollided(tt.xs); got != tt.want {
+			t.Errorf("%s: uncollided = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
