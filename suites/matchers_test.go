@@ -723,3 +723,21 @@ func TestVisualizationFile(t *testing.T) {
 		}
 	}
 }
+
+// TestScenarioNames: every container gets a unique name, repeats numbered, so `ginkgo -p`
+// neither runs a spec twice nor skips one; SpecText is what --focus sees.
+func TestScenarioNames(t *testing.T) {
+	p := &plan.Plan{Scenarios: []plan.Scenario{
+		{Kind: xconflict.DuplicateCreate, Operation: "createItem"},
+		{Kind: xconflict.StaleUpdate, Operation: "patchItem"},
+		{Kind: xconflict.DuplicateCreate, Operation: "createItem"},
+		{Kind: xconflict.DuplicateCreate, Operation: "createItem"},
+	}}
+	want := []string{"duplicate-create createItem", "stale-update patchItem", "duplicate-create createItem #2", "duplicate-create createItem #3"}
+	if got := ScenarioNames(p); !slices.Equal(got, want) {
+		t.Errorf("ScenarioNames = %q, want %q", got, want)
+	}
+	if got := SpecText(want[1], CheckSingleWinner); got != "conflictcheck conflictcheck stale-update patchItem single-winner" {
+		t.Errorf("SpecText = %q", got)
+	}
+}
