@@ -40,11 +40,7 @@ func WriteHTML(dir string, run Run) error {
 	if err := htmlTemplate.Execute(&buf, pageOf(dir, run)); err != nil {
 		return fmt.Errorf("render %s: %w", HTMLFile, err)
 	}
-	path := filepath.Join(dir, HTMLFile)
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return writeReport(dir, HTMLFile, buf.Bytes())
 }
 
 // htmlPage is what the template shows of a run.
@@ -180,15 +176,8 @@ func pageOf(dir string, run Run) htmlPage {
 	if !run.Meta.Started.IsZero() {
 		p.Started = run.Meta.Started.Format("2006-01-02 15:04:05 MST")
 	}
+	p.Pass, p.Fail, p.Inconclusive = run.Verdicts()
 	for i, s := range run.Scenarios {
-		switch s.Verdict {
-		case suites.VerdictPass:
-			p.Pass++
-		case suites.VerdictFail:
-			p.Fail++
-		default:
-			p.Inconclusive++
-		}
 		p.Scenarios = append(p.Scenarios, scenarioOf(dir, i, s))
 	}
 	p.Lede = lede(len(run.Scenarios), p.Fail, p.Inconclusive)
@@ -223,12 +212,9 @@ func lede(total, fail, inconclusive int) string {
 
 func scenarioOf(dir string, i int, s Scenario) htmlScenario {
 	h := htmlScenario{
-		Anchor: "scenario-" + strconv.Itoa(i+1), ID: s.ID, Name: s.Name, Kind: s.Kind, Operation: s.Operation,
-		Method: s.Method, Path: s.Path, Verdict: string(s.Verdict), Strategy: s.Strategy,
+		Anchor: "scenario-" + strconv.Itoa(i+1), ID: s.ID, Kind: s.Kind, Operation: s.Operation,
+		Method: s.Method, Path: s.Path, Verdict: string(s.Verdict), Strategy: s.Strategy, Name: s.Title(),
 		Attempts: s.Attempts, Overlapped: s.Overlapped, Error: s.Error, Leftovers: s.Leftovers,
-	}
-	if h.Name == "" {
-		h.Name = s.ID
 	}
 	if h.Verdict == "" {
 		h.Verdict = string(suites.VerdictInconclusive)

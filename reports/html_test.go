@@ -110,20 +110,7 @@ func htmlRun(scenarios []Scenario) Run {
 		Scenarios: scenarios,
 	}
 	for _, s := range scenarios {
-		run.Summary.Scenarios++
-		for _, c := range s.Checks {
-			run.Summary.Checks++
-			switch c.Status {
-			case suites.Passed:
-				run.Summary.Passed++
-			case suites.Failed:
-				run.Summary.Failed++
-			case suites.Inconclusive:
-				run.Summary.Inconclusive++
-			case suites.Skipped:
-				run.Summary.Skipped++
-			}
-		}
+		run.Summary.count(s.Checks)
 	}
 	return run
 }

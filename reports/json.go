@@ -16,11 +16,7 @@ func WriteJSON(dir string, run Run) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", JSONFile, err)
 	}
-	path := filepath.Join(dir, JSONFile)
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return writeReport(dir, JSONFile, append(b, '\n'))
 }
 
 // ReadJSON reads the run a report dir's report.json holds (selftest reads its children's).

@@ -3,8 +3,6 @@ package reports
 import (
 	"encoding/xml"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,11 +81,7 @@ func WriteJUnit(dir string, run Run) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", JUnitFile, err)
 	}
-	path := filepath.Join(dir, JUnitFile)
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return writeReport(dir, JUnitFile, b)
 }
 
 // junitBytes is the JUnit document of run.
@@ -139,10 +133,7 @@ func junitBytes(run Run) ([]byte, error) {
 
 // junitCases are the testcases of one scenario.
 func junitCases(s Scenario) []junitCase {
-	class := s.Name
-	if class == "" {
-		class = s.ID
-	}
+	class := s.Title()
 	if len(s.Checks) == 0 {
 		msg := noChecksMessage(s)
 		return []junitCase{{

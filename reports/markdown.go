@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"html"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/conflictcheck/conflictcheck/suites"
@@ -31,16 +30,17 @@ const (
 // WriteMarkdown writes run's Markdown summary to dir/summary.md: a verdict line, a table of
 // scenarios and, for each failed or inconclusive check, the start of its evidence.
 func WriteMarkdown(dir string, run Run) error {
-	path := filepath.Join(dir, MarkdownFile)
-	if err := os.WriteFile(path, []byte(Markdown(run)), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return writeReport(dir, MarkdownFile, []byte(Markdown(run)))
 }
 
 // AppendStepSummary appends run's Markdown summary to the file $GITHUB_STEP_SUMMARY names, so
 // that it shows on the GitHub Actions job page; without the variable it does nothing.
 func AppendStepSummary(run Run) error {
+	return appendStepSummary(Markdown(run))
+}
+
+// appendStepSummary appends a Markdown summary to $GITHUB_STEP_SUMMARY's file, if it names one.
+func appendStepSummary(text string) error {
 	path := os.Getenv(StepSummaryEnv)
 	if path == "" {
 		return nil
@@ -49,7 +49,6 @@ func AppendStepSummary(run Run) error {
 	if err != nil {
 		return fmt.Errorf("open step summary: %w", err)
 	}
-	text := Markdown(run)
 	if st, err := f.Stat(); err == nil && st.Size() > 0 {
 		text = "\n" + text
 	}
@@ -66,11 +65,9 @@ func AppendStepSummary(run Run) error {
 // Markdown is run's Markdown summary, at most about maxMarkdown bytes.
 func Markdown(run Run) string {
 	var b strings.Builder
-	sum := run.Summary
-	pass, fail, inc := verdictCounts(run)
+	_, fail, inc := run.Verdicts()
 	mark, verdict := runVerdict(run, fail, inc)
-	fmt.Fprintf(&b, "**%s conflictcheck: %s** — %d scenarios: %d pass, %d fail, %d inconclusive; %d checks: %d passed, %d failed, %d inconclusive, %d skipped\n\n",
-		mark, verdict, sum.Scenarios, pass, fail, inc, sum.Checks, sum.Passed, sum.Failed, sum.Inconclusive, sum.Skipped)
+	fmt.Fprintf(&b, "**%s conflictcheck: %s** — %s\n\n", mark, verdict, run.Totals())
 	if run.Meta.Spec != "" || len(run.Meta.Targets) > 0 {
 		b.WriteString("Spec " + mdCode(orDash(run.Meta.Spec)))
 		if run.Meta.Title != "" {
@@ -92,8 +89,8 @@ func Markdown(run Run) string {
 
 	b.WriteString("| scenario | verdict | failed checks | inconclusive |\n| --- | --- | --- | --- |\n")
 	for i, s := range run.Scenarios {
-		row := fmt.Sprintf("| %s | %s | %s | %s |\n", mdCell(scenarioName(s)), verdictCell(s.Verdict),
-			mdCell(strings.Join(checksWith(s, suites.Failed), ", ")), inconclusiveCell(s))
+		row := fmt.Sprintf("| %s | %s | %s | %s |\n", mdCell(s.Title()), verdictCell(s.Verdict),
+			mdCell(strings.Join(s.ChecksWith(suites.Failed), ", ")), inconclusiveCell(s))
 		if b.Len()+len(row) > maxMarkdown-markdownTailSpace {
 			fmt.Fprintf(&b, "\n… %d more scenarios not shown: see report.json or report.html.\n", len(run.Scenarios)-i)
 			return b.String()
@@ -144,40 +141,6 @@ func runVerdict(run Run, failScenarios, inconclusiveScenarios int) (mark, word s
 	return "✅", "PASS"
 }
 
-// verdictCounts counts run's scenarios by verdict.
-func verdictCounts(run Run) (pass, fail, inconclusive int) {
-	for _, s := range run.Scenarios {
-		switch s.Verdict {
-		case suites.VerdictPass:
-			pass++
-		case suites.VerdictFail:
-			fail++
-		default:
-			inconclusive++
-		}
-	}
-	return pass, fail, inconclusive
-}
-
-// scenarioName is how reports name s: "<kind> <operationId>".
-func scenarioName(s Scenario) string {
-	if s.Name != "" {
-		return s.Name
-	}
-	return s.ID
-}
-
-// checksWith lists the IDs of s's checks whose status is st, in run order.
-func checksWith(s Scenario, st suites.Status) []string {
-	var out []string
-	for _, c := range s.Checks {
-		if c.Status == st {
-			out = append(out, c.ID)
-		}
-	}
-	return out
-}
-
 // inconclusiveCell lists s's inconclusive checks, or says why no check judged s.
 func inconclusiveCell(s Scenario) string {
 	if len(s.Checks) == 0 {
@@ -187,7 +150,7 @@ func inconclusiveCell(s Scenario) string {
 		}
 		return mdCell(why)
 	}
-	return mdCell(strings.Join(checksWith(s, suites.Inconclusive), ", "))
+	return mdCell(strings.Join(s.ChecksWith(suites.Inconclusive), ", "))
 }
 
 // verdictCell is a verdict as the summary table shows it.
@@ -227,10 +190,10 @@ func detailsBlock(s Scenario, check, status, msg string) string {
 	for len(lines) > 0 && strings.TrimSpace(lines[0]) == "" {
 		lines = lines[1:]
 	}
-	title := fmt.Sprintf("<code>%s</code> %s (%s): %s", html.EscapeString(scenarioName(s)),
+	title := fmt.Sprintf("<code>%s</code> %s (%s): %s", html.EscapeString(s.Title()),
 		html.EscapeString(check), html.EscapeString(status), html.EscapeString(heading))
 	if len(lines) == 0 {
-		return fmt.Sprintf("- %s %s (%s): %s\n\n", mdCode(scenarioName(s)), mdCell(check), mdCell(status), mdCell(heading))
+		return fmt.Sprintf("- %s %s (%s): %s\n\n", mdCode(s.Title()), mdCell(check), mdCell(status), mdCell(heading))
 	}
 	if len(lines) > maxEvidenceLines {
 		more += len(lines) - maxEvidenceLines

@@ -140,7 +140,7 @@ func FromGinkgo(r types.Report, meta Meta) (Run, error) {
 	if meta.Duration == 0 {
 		meta.Duration = MicrosOf(r.RunTime)
 	}
-	run := Run{Meta: meta, Scenarios: []Scenario{}}
+	var outcomes []suites.Outcome
 	for _, s := range specs {
 		for _, e := range s.ReportEntries {
 			if e.Name != suites.OutcomeEntry {
@@ -150,10 +150,10 @@ func FromGinkgo(r types.Report, meta Meta) (Run, error) {
 			if err != nil {
 				return Run{}, fmt.Errorf("spec %q: %w", s.FullText(), err)
 			}
-			run.add(o)
+			outcomes = append(outcomes, o)
 		}
 	}
-	return run, nil
+	return FromOutcomes(meta, outcomes), nil
 }
 
 // FromOutcomes is the Run of outcomes given directly, in order.
@@ -166,26 +166,68 @@ func FromOutcomes(meta Meta, outcomes []suites.Outcome) Run {
 }
 
 func (run *Run) add(o suites.Outcome) {
-	run.Summary.Scenarios++
-	for _, c := range o.Checks {
-		run.Summary.Checks++
-		switch c.Status {
-		case suites.Passed:
-			run.Summary.Passed++
-		case suites.Failed:
-			run.Summary.Failed++
-		case suites.Inconclusive:
-			run.Summary.Inconclusive++
-		case suites.Skipped:
-			run.Summary.Skipped++
-		}
-	}
+	run.Summary.count(o.Checks)
 	run.Scenarios = append(run.Scenarios, Scenario{
 		ID: o.Scenario, Name: o.Name, Kind: o.Kind, Operation: o.Operation, Method: o.Method, Path: o.Path,
-		Verdict: o.Verdict, Checks: o.Checks, Strategy: string(o.Result.Race.Strategy),
+		Line: o.Line, Verdict: o.Verdict, Checks: o.Checks, Strategy: string(o.Result.Race.Strategy),
 		Attempts: o.Result.Attempts, Overlapped: o.Result.Overlapped, Exchanges: exchanges(&o.Result),
 		Leftovers: o.Result.Leftovers, Error: o.Result.Error,
 	})
+}
+
+// count adds a scenario with checks to the summary.
+func (sum *Summary) count(checks []suites.CheckOutcome) {
+	sum.Scenarios++
+	for _, c := range checks {
+		sum.Checks++
+		switch c.Status {
+		case suites.Passed:
+			sum.Passed++
+		case suites.Failed:
+			sum.Failed++
+		case suites.Inconclusive:
+			sum.Inconclusive++
+		case suites.Skipped:
+			sum.Skipped++
+		}
+	}
+}
+
+// Verdicts counts the run's scenarios by verdict (an unknown verdict counts as inconclusive).
+func (run Run) Verdicts() (pass, fail, inconclusive int) {
+	for _, s := range run.Scenarios {
+		switch s.Verdict {
+		case suites.VerdictPass:
+			pass++
+		case suites.VerdictFail:
+			fail++
+		default:
+			inconclusive++
+		}
+	}
+	return pass, fail, inconclusive
+}
+
+// Totals is the run's counts in one phrase, as the console and the Markdown summary say them:
+// "8 scenarios: 7 pass, 1 fail, 0 inconclusive; 64 checks: …".
+func (run Run) Totals() string {
+	pass, fail, inc := run.Verdicts()
+	sum := run.Summary
+	return fmt.Sprintf("%d scenarios: %d pass, %d fail, %d inconclusive; %d checks: %d passed, %d failed, %d inconclusive, %d skipped",
+		sum.Scenarios, pass, fail, inc, sum.Checks, sum.Passed, sum.Failed, sum.Inconclusive, sum.Skipped)
+}
+
+// Title is how reports name the scenario: "<kind> <operationId>", else its ID.
+func (s Scenario) Title() string {
+	if s.Name != "" {
+		return s.Name
+	}
+	return s.ID
+}
+
+// ChecksWith lists the IDs of s's checks whose status is st, in run order.
+func (s Scenario) ChecksWith(st suites.Status) []string {
+	return suites.IDsWith(s.Checks, st)
 }
 
 // exchanges lists every exchange of r in the order the scenario sent them.

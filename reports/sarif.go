@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -60,11 +59,7 @@ func WriteSARIF(dir string, run Run) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", SARIFFile, err)
 	}
-	path := filepath.Join(dir, SARIFFile)
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return writeReport(dir, SARIFFile, b)
 }
 
 // sarifBytes is the SARIF log of run, indented JSON.

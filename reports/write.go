@@ -3,6 +3,8 @@ package reports
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 )
 
 // WriteAll writes every report of run into dir (junit.xml, report.json, report.html,
@@ -10,11 +12,22 @@ import (
 // it is set. It writes every file it can and returns the errors of those it could not.
 func WriteAll(dir string, run Run) error {
 	var errs []error
-	for _, w := range []func(string, Run) error{WriteJUnit, WriteJSON, WriteHTML, WriteMarkdown, WriteSARIF} {
+	for _, w := range []func(string, Run) error{WriteJUnit, WriteJSON, WriteHTML, WriteSARIF} {
 		errs = append(errs, w(dir, run))
 	}
-	if err := AppendStepSummary(run); err != nil {
+	md := Markdown(run)
+	errs = append(errs, writeReport(dir, MarkdownFile, []byte(md)))
+	if err := appendStepSummary(md); err != nil {
 		errs = append(errs, fmt.Errorf("step summary: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// writeReport writes one report file, name, into dir.
+func writeReport(dir, name string, b []byte) error {
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }

@@ -402,6 +402,9 @@ func deleteHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 	return linearize.DeleteInUse(0), hist, nil
 }
 
+// VisualizationGlob matches every file VisualizationFile names.
+const VisualizationGlob = "linearizable-*.html"
+
 // VisualizationFile is the file name of porcupine's view of scenario id's history in a report
 // dir: "linearizable-" and id with every character but letters, digits, '-' and '.' replaced
 // by '_'.

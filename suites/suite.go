@@ -60,31 +60,33 @@ type CheckOutcome struct {
 // attaches it to the Ginkgo report (entry OutcomeEntry) so reports can be rebuilt from the
 // report alone; it round-trips through JSON.
 type Outcome struct {
-	Scenario  string          `json:"scenario"`
-	Name      string          `json:"name"`
-	Kind      string          `json:"kind"`
-	Operation string          `json:"operation"`
-	Method    string          `json:"method"`
-	Path      string          `json:"path"`
-	Verdict   Verdict         `json:"verdict"`
-	Checks    []CheckOutcome  `json:"checks"`
-	Result    scenario.Result `json:"result"`
+	Scenario  string `json:"scenario"`
+	Name      string `json:"name"`
+	Kind      string `json:"kind"`
+	Operation string `json:"operation"`
+	Method    string `json:"method"`
+	Path      string `json:"path"`
+	// Line is the operation's 1-based line in the spec's text, 0 when unknown.
+	Line    int             `json:"line,omitempty"`
+	Verdict Verdict         `json:"verdict"`
+	Checks  []CheckOutcome  `json:"checks"`
+	Result  scenario.Result `json:"result"`
 }
 
 // String is the one-line form Ginkgo shows for the report entry.
 func (o Outcome) String() string {
 	line := fmt.Sprintf("%s: %s", o.Name, o.Verdict)
-	if f := o.Not(Passed, Skipped); len(f) > 0 {
+	if f := IDsWith(o.Checks, Failed, Inconclusive); len(f) > 0 {
 		line += " (" + strings.Join(f, ", ") + ")"
 	}
 	return line
 }
 
-// Not lists the IDs of the checks whose status is none of statuses, in run order.
-func (o Outcome) Not(statuses ...Status) []string {
+// IDsWith lists the IDs of the checks whose status is one of statuses, in run order.
+func IDsWith(checks []CheckOutcome, statuses ...Status) []string {
 	var out []string
-	for _, c := range o.Checks {
-		if !slices.Contains(statuses, c.Status) {
+	for _, c := range checks {
+		if slices.Contains(statuses, c.Status) {
 			out = append(out, c.ID)
 		}
 	}
@@ -193,6 +195,9 @@ func declare(cfg Config, sc plan.Scenario, name string) {
 		ginkgo.BeforeAll(func(ctx ginkgo.SpecContext) {
 			ev = &Evidence{Scenario: sc, Result: scenario.Run(ctx, sc, cfg.Env)}
 			outcome = Outcome{Scenario: sc.ID, Name: name, Kind: kind, Operation: sc.Operation, Method: sc.Method, Path: sc.Path}
+			if cfg.Env.Doc != nil {
+				outcome.Line = cfg.Env.Doc.Line(sc.Operation)
+			}
 		})
 		matchers := Matchers(cfg)
 		for _, id := range CheckIDs {

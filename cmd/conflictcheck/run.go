@@ -101,7 +101,11 @@ overlapped: no evidence is not a pass); 2 a usage, spec or connection error.`,
 // runChecks is `conflictcheck run`: a preflight whose every problem is one error (exit 2), then
 // the suite.
 func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error {
-	engOpts, err := engineOptions(fl)
+	extra, err := parseHeaders(fl.headers)
+	if err != nil {
+		return err
+	}
+	engOpts, err := engineOptions(fl, extra)
 	if err != nil {
 		return err
 	}
@@ -112,10 +116,6 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 		return fmt.Errorf("--concurrency must be at least 2 racers, got %d", fl.concurrency)
 	}
 	sel, err := parseSelection(fl)
-	if err != nil {
-		return err
-	}
-	extra, err := parseHeaders(fl.headers)
 	if err != nil {
 		return err
 	}
@@ -197,9 +197,6 @@ func runSuite(cfg suites.Config, fl runFlags, stdout io.Writer) error {
 		if run, reportErr = reports.FromGinkgo(r, meta); reportErr != nil {
 			return
 		}
-		for i := range run.Scenarios {
-			run.Scenarios[i].Line = cfg.Env.Doc.Line(run.Scenarios[i].Operation)
-		}
 		if err := reports.WriteAll(fl.reportDir, run); err != nil {
 			reportErr = fmt.Errorf("write reports: %w", err)
 		}
@@ -211,7 +208,7 @@ func runSuite(cfg suites.Config, fl runFlags, stdout io.Writer) error {
 	for _, why := range special {
 		fmt.Fprintf(stdout, "suite stopped: %s\n", oneLine(why))
 	}
-	fmt.Fprintln(stdout, summaryLine(run, fl.reportDir))
+	fmt.Fprintf(stdout, "%s; reports in %s\n", run.Totals(), fl.reportDir)
 	if !passed || run.Failed() {
 		return errChecksFailed
 	}
@@ -223,15 +220,7 @@ func runSuite(cfg suites.Config, fl runFlags, stdout io.Writer) error {
 // every check as inconclusive.
 func scenarioLine(o suites.Outcome) string {
 	line := fmt.Sprintf("%-12s %s", strings.ToUpper(string(o.Verdict)), o.Name)
-	var failed, inconclusive []string
-	for _, c := range o.Checks {
-		switch c.Status {
-		case suites.Failed:
-			failed = append(failed, c.ID)
-		case suites.Inconclusive:
-			inconclusive = append(inconclusive, c.ID)
-		}
-	}
+	failed, inconclusive := suites.IDsWith(o.Checks, suites.Failed), suites.IDsWith(o.Checks, suites.Inconclusive)
 	var why []string
 	if len(failed) > 0 {
 		why = append(why, "failed "+strings.Join(failed, ", "))
@@ -250,25 +239,13 @@ func scenarioLine(o suites.Outcome) string {
 	return line
 }
 
-// summaryLine totals a run.
-func summaryLine(run reports.Run, dir string) string {
-	verdicts := map[suites.Verdict]int{}
-	for _, s := range run.Scenarios {
-		verdicts[s.Verdict]++
-	}
-	s := run.Summary
-	return fmt.Sprintf("%d scenarios: %d pass, %d fail, %d inconclusive; %d checks: %d passed, %d failed, %d inconclusive, %d skipped; reports in %s",
-		s.Scenarios, verdicts[suites.VerdictPass], verdicts[suites.VerdictFail], verdicts[suites.VerdictInconclusive],
-		s.Checks, s.Passed, s.Failed, s.Inconclusive, s.Skipped, dir)
-}
-
 // prepareReportDir creates dir and removes the visualizations an earlier run left there, so
 // every file in it belongs to this run (the reports themselves are overwritten).
 func prepareReportDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create report dir: %w", err)
 	}
-	old, err := filepath.Glob(filepath.Join(dir, "linearizable-*.html"))
+	old, err := filepath.Glob(filepath.Join(dir, suites.VisualizationGlob))
 	if err != nil {
 		return fmt.Errorf("report dir %s: %w", dir, err)
 	}
@@ -300,8 +277,9 @@ func loadSpec(ctx context.Context, fl runFlags) (*specload.Document, error) {
 	return specload.LoadBytes(ctx, "reference.yaml (embedded)", openapi.Reference, fl.loadOpt)
 }
 
-// engineOptions are the firing engine's options from the flags.
-func engineOptions(fl runFlags) (engine.Options, error) {
+// engineOptions are the firing engine's options from the flags; the values of the headers
+// given by --header (extra) are secrets, redacted wherever an exchange is captured.
+func engineOptions(fl runFlags, extra http.Header) (engine.Options, error) {
 	st, err := engine.ParseStrategy(fl.sync)
 	if err != nil {
 		return engine.Options{}, fmt.Errorf("--sync: %w", err)
@@ -324,9 +302,8 @@ func engineOptions(fl runFlags) (engine.Options, error) {
 			opts.TLS.RootCAs = pool
 		}
 	}
-	for _, h := range fl.headers {
-		name, _, _ := strings.Cut(h, ":")
-		opts.Secrets = append(opts.Secrets, strings.TrimSpace(name))
+	for name := range extra {
+		opts.Secrets = append(opts.Secrets, name)
 	}
 	return opts, nil
 }
