@@ -38,15 +38,13 @@ type Row struct {
 	// inconclusive if it was inconclusive in any, else passed if it passed in any, else
 	// skipped.
 	Checks map[string]suites.Status
-	// Failed are the IDs of the checks that failed in at least one scenario, sorted.
-	Failed []string
 	// Elapsed is how long the run took, servers included.
 	Elapsed time.Duration
 }
 
 // evaluate makes the row of fault f's run from the child's exit code and report.
 func evaluate(f fault.Fault, code int, run reports.Run, elapsed time.Duration) Row {
-	row := Row{Fault: f, ExitCode: code, Checks: map[string]suites.Status{}, Failed: []string{}, Elapsed: elapsed}
+	row := Row{Fault: f, ExitCode: code, Checks: map[string]suites.Status{}, Elapsed: elapsed}
 	for _, s := range run.Scenarios {
 		for _, c := range s.Checks {
 			if rank(c.Status) > rank(row.Checks[c.ID]) {
@@ -54,13 +52,19 @@ func evaluate(f fault.Fault, code int, run reports.Run, elapsed time.Duration) R
 			}
 		}
 	}
-	for id, st := range row.Checks {
+	return row
+}
+
+// Failed are the IDs of the checks that failed in at least one scenario, sorted, never nil.
+func (r Row) Failed() []string {
+	out := []string{}
+	for id, st := range r.Checks {
 		if st == suites.Failed {
-			row.Failed = append(row.Failed, id)
+			out = append(out, id)
 		}
 	}
-	slices.Sort(row.Failed)
-	return row
+	slices.Sort(out)
+	return out
 }
 
 // rank orders statuses for aggregation: a failure anywhere outweighs everything.
@@ -97,7 +101,7 @@ func (r Row) Expected() []string {
 // Caught reports whether a fault's run failed at least one of the fault's expected checks.
 func (r Row) Caught() bool {
 	return r.Skip == "" && slices.ContainsFunc(r.Fault.Checks, func(id string) bool {
-		return slices.Contains(r.Failed, id)
+		return slices.Contains(r.Failed(), id)
 	})
 }
 
@@ -108,8 +112,8 @@ func (r Row) Pass() bool { return r.ExitCode == 0 }
 func (r Row) progressLine() string {
 	name := fmt.Sprintf("selftest: %-16s", r.Name())
 	failed := "none"
-	if len(r.Failed) > 0 {
-		failed = strings.Join(r.Failed, ", ")
+	if f := r.Failed(); len(f) > 0 {
+		failed = strings.Join(f, ", ")
 	}
 	took := fmt.Sprintf("(exit %d, %v)", r.ExitCode, r.Elapsed.Round(10*time.Millisecond))
 	switch {
@@ -267,8 +271,7 @@ func (res *Result) JSON() JSONResult {
 			out.Skipped[r.Name()] = r.Skip
 			continue
 		}
-		failed := append([]string{}, r.Failed...)
-		out.Faults[r.Name()] = JSONFault{Expected: r.Expected(), Failed: failed, Caught: r.Caught()}
+		out.Faults[r.Name()] = JSONFault{Expected: r.Expected(), Failed: r.Failed(), Caught: r.Caught()}
 	}
 	return out
 }

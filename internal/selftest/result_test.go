@@ -94,8 +94,8 @@ func TestEvaluate(t *testing.T) {
 				run.Scenarios = append(run.Scenarios, scenario(s))
 			}
 			row := evaluate(mustFault(t, tt.fault), 1, run, 0)
-			if row.Failed == nil || !slices.Equal(row.Failed, tt.wantFailed) {
-				t.Errorf("Failed = %#v; want %#v", row.Failed, tt.wantFailed)
+			if failed := row.Failed(); failed == nil || !slices.Equal(failed, tt.wantFailed) {
+				t.Errorf("Failed = %#v; want %#v", failed, tt.wantFailed)
 			}
 			if got := row.Caught(); got != tt.wantCaught {
 				t.Errorf("Caught() = %v; want %v", got, tt.wantCaught)
@@ -110,12 +110,12 @@ func TestEvaluate(t *testing.T) {
 }
 
 func TestPassed(t *testing.T) {
-	race := Row{Fault: fault.All[0], ExitCode: 1, Failed: []string{"single-winner"}}
-	uncaught := Row{Fault: fault.All[0], ExitCode: 1, Failed: []string{"no-server-error"}}
-	passedFault := Row{Fault: fault.All[0], ExitCode: 0, Failed: []string{}}
+	race := Row{Fault: fault.All[0], ExitCode: 1, Checks: map[string]suites.Status{"single-winner": suites.Failed}}
+	uncaught := Row{Fault: fault.All[0], ExitCode: 1, Checks: map[string]suites.Status{"no-server-error": suites.Failed}}
+	passedFault := Row{Fault: fault.All[0], ExitCode: 0}
 	skipped := Row{Fault: mustFault(t, fault.PerReplicaLock), Skip: "needs --store postgres"}
 	cleanPass := Row{ExitCode: 0}
-	cleanFail := Row{ExitCode: 1, Failed: []string{"single-winner"}}
+	cleanFail := Row{ExitCode: 1, Checks: map[string]suites.Status{"single-winner": suites.Failed}}
 	tests := []struct {
 		name  string
 		res   Result
@@ -210,7 +210,7 @@ func TestProgressLine(t *testing.T) {
 		want string
 	}{
 		{res.Clean, "selftest: clean            pass (exit 0, 0s)"},
-		{Row{ExitCode: 1, Failed: []string{"single-winner"}}, "selftest: clean            FAIL: failed single-winner (exit 1, 0s)"},
+		{Row{ExitCode: 1, Checks: map[string]suites.Status{"single-winner": suites.Failed}}, "selftest: clean            FAIL: failed single-winner (exit 1, 0s)"},
 		{res.Faults[0], "selftest: race             caught: failed conflict-status, single-winner (exit 1, 0s)"},
 		{res.Faults[1], "selftest: bad-body         NOT CAUGHT: expected conflict-body to fail, failed no-server-error (exit 1, 0s)"},
 		{res.Faults[2], "selftest: per-replica-lock skipped: needs --store postgres"},
