@@ -3,7 +3,6 @@ package suites
 import (
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,12 +15,11 @@ import (
 
 	"github.com/conflictcheck/conflictcheck/internal/engine"
 	"github.com/conflictcheck/conflictcheck/internal/plan"
+	"github.com/conflictcheck/conflictcheck/internal/reftest"
 	"github.com/conflictcheck/conflictcheck/internal/scenario"
 	"github.com/conflictcheck/conflictcheck/internal/specload"
 	"github.com/conflictcheck/conflictcheck/internal/xconflict"
-	"github.com/conflictcheck/conflictcheck/reference-server/api"
 	"github.com/conflictcheck/conflictcheck/reference-server/fault"
-	"github.com/conflictcheck/conflictcheck/reference-server/server"
 )
 
 const referenceSpec = "../openapi/reference.yaml"
@@ -320,16 +318,7 @@ func runScenario(t *testing.T, f fault.Name, id string) Evidence {
 	if i < 0 {
 		t.Fatalf("no scenario %s in the reference plan", id)
 	}
-	ft, err := fault.Parse(string(f))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := server.OpenStore(t.Context(), server.Config{Store: "memory", RaceWindow: 5 * time.Millisecond}, ft)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(api.New(st, api.Options{Fault: f}))
-	t.Cleanup(srv.Close)
+	srv := reftest.Start(t, f, 5*time.Millisecond)
 	env := scenario.Env{Doc: doc, Plan: p, Engine: engine.New(engine.Options{Strategy: engine.LastByte, Timeout: 5 * time.Second}), Targets: []string{srv.URL}}
 	var ev Evidence
 	for range 3 {

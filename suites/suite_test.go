@@ -1,17 +1,15 @@
 package suites
 
 import (
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
 
 	"github.com/conflictcheck/conflictcheck/internal/engine"
+	"github.com/conflictcheck/conflictcheck/internal/reftest"
 	"github.com/conflictcheck/conflictcheck/internal/scenario"
-	"github.com/conflictcheck/conflictcheck/reference-server/api"
 	"github.com/conflictcheck/conflictcheck/reference-server/fault"
-	"github.com/conflictcheck/conflictcheck/reference-server/server"
 )
 
 // TestSuite runs the whole spec tree against the embedded reference server (memory store, no
@@ -19,12 +17,7 @@ import (
 // go test, e.g. `go test ./suites -run TestSuite -ginkgo.label-filter=single-winner -ginkgo.v`.
 func TestSuite(t *testing.T) {
 	doc, p := reference(t)
-	st, err := server.OpenStore(t.Context(), server.Config{Store: "memory"}, fault.Fault{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(api.New(st, api.Options{}))
-	defer srv.Close()
+	srv := reftest.Start(t, fault.None, fault.DefaultRaceWindow)
 	Build(Config{
 		Plan: p,
 		Env: scenario.Env{

@@ -12,11 +12,10 @@ import (
 
 	"github.com/conflictcheck/conflictcheck/internal/engine"
 	"github.com/conflictcheck/conflictcheck/internal/plan"
+	"github.com/conflictcheck/conflictcheck/internal/reftest"
 	"github.com/conflictcheck/conflictcheck/internal/specload"
 	"github.com/conflictcheck/conflictcheck/internal/xconflict"
-	"github.com/conflictcheck/conflictcheck/reference-server/api"
 	"github.com/conflictcheck/conflictcheck/reference-server/fault"
-	"github.com/conflictcheck/conflictcheck/reference-server/server"
 )
 
 const referenceSpec = "../../openapi/reference.yaml"
@@ -40,17 +39,7 @@ func loadPlan(t *testing.T) (*specload.Document, *plan.Plan) {
 // reference starts the reference server (memory store) with fault f, its race window 5 ms.
 func reference(t *testing.T, f fault.Name) *httptest.Server {
 	t.Helper()
-	ft, err := fault.Parse(string(f))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := server.OpenStore(t.Context(), server.Config{Store: "memory", RaceWindow: 5 * time.Millisecond}, ft)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(api.New(st, api.Options{Fault: f}))
-	t.Cleanup(srv.Close)
-	return srv
+	return reftest.Start(t, f, 5*time.Millisecond)
 }
 
 func newEnv(doc *specload.Document, p *plan.Plan, target string) Env {
