@@ -61,7 +61,7 @@ func newRaceConn(tcp net.Conn) *raceConn {
 // https a TLS session offering protos, within the engine's timeout. Its errors are classified:
 // ErrDial, ErrTLS or ErrTimeout.
 func (e *Engine) dial(ctx context.Context, t target, protos []string) (*raceConn, *TransportError) {
-	d := net.Dialer{Timeout: e.opts.Timeout}
+	d := net.Dialer{Timeout: e.opts.Timeout, Resolver: e.opts.Resolver}
 	began := time.Now()
 	conn, err := d.DialContext(ctx, "tcp", t.addr())
 	if err != nil {

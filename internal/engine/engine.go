@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -155,6 +156,9 @@ type Options struct {
 	// Secrets are header names (e.g. those given by --header) whose values are redacted at
 	// capture, on top of the headers IsSensitive names.
 	Secrets []string
+	// Resolver looks up target host names; nil means net.DefaultResolver. Tests point it at a
+	// loopback DNS server.
+	Resolver *net.Resolver
 }
 
 // Engine fires races. It is safe for concurrent use; it remembers, per target, whether
