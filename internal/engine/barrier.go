@@ -42,7 +42,7 @@ func (r *race) fireBarrier(ctx context.Context) {
 func (e *Engine) httpClient() *http.Client {
 	tr := &http.Transport{
 		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: e.opts.Timeout}).DialContext,
+		DialContext:         (&net.Dialer{Timeout: e.opts.Timeout, Resolver: e.opts.Resolver}).DialContext,
 		TLSClientConfig:     e.tlsConfig(),
 		TLSHandshakeTimeout: e.opts.Timeout,
 		DisableCompression:  true,
