@@ -156,6 +156,8 @@ type Options struct {
 	// Secrets are header names (e.g. those given by --header) whose values are redacted at
 	// capture, on top of the headers IsSensitive names.
 	Secrets []string
+	// Budget, when set, caps the requests of a run; Fire refuses a race it would exceed.
+	Budget *Budget
 	// Resolver looks up target host names; nil means net.DefaultResolver. Tests point it at a
 	// loopback DNS server.
 	Resolver *net.Resolver
@@ -194,8 +196,9 @@ type target struct {
 }
 
 // Fire sends reqs together, racer i to targets[i % len(targets)], and returns one exchange
-// per racer. Its error is for unusable input only (no requests, a bad target URL, an
-// unknown strategy); every transport failure is recorded in its exchange.
+// per racer. Its error is for unusable input (no requests, a bad target URL, an unknown
+// strategy) and for a race the budget refuses (ErrBudgetSpent); every transport failure is
+// recorded in its exchange.
 func (e *Engine) Fire(ctx context.Context, targets []string, reqs []Request) (Outcome, error) {
 	if len(reqs) == 0 {
 		return Outcome{}, ErrNoRequests
@@ -210,6 +213,9 @@ func (e *Engine) Fire(ctx context.Context, targets []string, reqs []Request) (Ou
 			return Outcome{}, fmt.Errorf("target %q: not an absolute http(s) URL", raw)
 		}
 		ts[i] = target{base: u, raw: raw}
+	}
+	if err := e.opts.Budget.take(len(reqs), isUnbudgeted(ctx)); err != nil {
+		return Outcome{}, err
 	}
 	st := e.opts.Strategy
 	if st == Auto {
