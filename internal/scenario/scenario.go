@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/conflictcheck/conflictcheck/internal/engine"
@@ -16,8 +15,6 @@ import (
 	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
 	"github.com/conflictcheck/conflictcheck/internal/specload"
 	"github.com/conflictcheck/conflictcheck/internal/xconflict"
-
-	"github.com/getkin/kin-openapi/openapi3"
 )
 
 // DefaultAttempts is how many races Run tries, at most, until the racers overlap.
@@ -35,6 +32,9 @@ type Env struct {
 	Targets []string
 	// Header is added to every request (auth).
 	Header http.Header
+	// Auth, when set, supplies further headers per request (a token from --auth-command) and
+	// renews them after a 401.
+	Auth Credentials
 	// Attempts is how many races are tried until the racers overlap; 0 means DefaultAttempts.
 	Attempts int
 	// Plan is the plan the scenario comes from: it re-keys a setup that runs again (for the
@@ -71,13 +71,18 @@ type Result struct {
 	Cleanup []engine.Exchange `json:"cleanup,omitempty"`
 	// Leftovers are URLs of resources created and not deleted.
 	Leftovers []string `json:"leftovers,omitempty"`
+	// Backoffs are the waits on 429 Too Many Requests before a request or race was sent again;
+	// AuthRefreshes counts the credentials renewed after a 401.
+	Backoffs      []Backoff `json:"backoffs,omitempty"`
+	AuthRefreshes int       `json:"auth_refreshes,omitempty"`
 	// Error says why the scenario could not run to its end (a setup rejected, a request that
 	// could not be built, a cancelled context): the checks report it, it is no verdict.
 	Error string `json:"error,omitempty"`
 }
 
 // Run executes sc against env and returns what it observed; it stops early, with Error set,
-// when a step the rest depends on fails or ctx is cancelled.
+// when a step the rest depends on fails or ctx is done (its cause, if any, says why). What the
+// scenario created is deleted at its end even then.
 func Run(ctx context.Context, sc plan.Scenario, env Env) Result {
 	r := &runner{ctx: ctx, sc: sc, env: env, res: Result{Scenario: sc.ID}, seen: map[string]bool{}}
 	if env.Attempts <= 0 {
@@ -86,7 +91,7 @@ func Run(ctx context.Context, sc plan.Scenario, env Env) Result {
 	if err := r.run(); err != nil {
 		r.res.Error = err.Error()
 	}
-	r.cleanup()
+	r.cleanup(ctx)
 	return r.res
 }
 
@@ -248,11 +253,14 @@ func (r *runner) probe() error {
 	return nil
 }
 
-// race fires the racers, trying again on a fresh subject while they do not overlap.
+// race fires the racers, trying again on a fresh subject while they do not overlap. A race
+// answered with 429 (after a wait) or 401 (after renewing the credentials) is fired again on a
+// fresh subject without counting as an attempt, a bounded number of times.
 func (r *runner) race() error {
 	sc := r.sc
-	for attempt := 1; attempt <= r.env.Attempts; attempt++ {
-		if attempt > 1 {
+	fired, held := 0, 0
+	for attempt := 1; attempt <= r.env.Attempts; {
+		if fired > 0 {
 			setup, err := r.setup(true)
 			r.res.Setup = setup
 			if err != nil {
@@ -274,43 +282,58 @@ func (r *runner) race() error {
 				}
 			}
 		}
+		header, err := r.headers(r.ctx)
+		if err != nil {
+			return fmt.Errorf("race: %w", err)
+		}
 		reqs := make([]engine.Request, sc.Concurrency)
 		if len(reqs) == 0 {
 			reqs = make([]engine.Request, len(sc.Racers))
 		}
 		for i := range reqs {
 			c := sc.Racers[i%len(sc.Racers)]
-			if attempt > 1 && (sc.Kind == xconflict.IdempotencyKey || sc.Kind == xconflict.DuplicateCreate) {
-				// The first attempt's key is spent (on the old subject, or by its winner): a new
-				// one per attempt.
-				var err error
-				if c, err = r.rekey(c, fmt.Sprintf("attempt-%d", attempt)); err != nil {
+			if fired > 0 && (sc.Kind == xconflict.IdempotencyKey || sc.Kind == xconflict.DuplicateCreate) {
+				// The first race's key is spent (on the old subject, or by its winner): a new
+				// one per race.
+				if c, err = r.rekey(c, fmt.Sprintf("attempt-%d", fired+1)); err != nil {
 					return err
 				}
 			}
-			req, err := r.build(c, subject, version)
+			req, err := r.buildWith(c, subject, version, header)
 			if err != nil {
 				return fmt.Errorf("racer %d: %w", i, err)
 			}
 			reqs[i] = req
 		}
-		if err := r.ctx.Err(); err != nil {
+		if err := r.stopped(); err != nil {
 			return fmt.Errorf("race: %w", err)
 		}
 		out, err := r.env.Engine.Fire(r.ctx, r.env.Targets, reqs)
 		if err != nil {
 			return fmt.Errorf("race: %w", err)
 		}
+		fired++
 		r.res.Race, r.res.Attempts, r.res.Overlapped = out, attempt, out.Overlapped()
 		for i, x := range out.Exchanges {
 			r.track(sc.Racers[i%len(sc.Racers)], x)
 		}
+		if held < maxHolds {
+			again, err := r.holdOff(r.ctx, "race", out.Exchanges, header)
+			if err != nil {
+				return fmt.Errorf("race: %w", err)
+			}
+			if again {
+				held++
+				continue
+			}
+		}
 		if r.res.Overlapped && !(sc.Kind == xconflict.IdempotencyKey && uncollided(out.Exchanges)) {
 			break
 		}
-		if err := r.ctx.Err(); err != nil {
+		if err := r.stopped(); err != nil {
 			return fmt.Errorf("race: %w", err)
 		}
+		attempt++
 	}
 	return nil
 }
@@ -417,6 +440,9 @@ func versionOf(v *xconflict.Version, read *engine.Exchange) (*versionValue, erro
 		if h == "" {
 			return nil, fmt.Errorf("read has no %s header", v.Header)
 		}
+		if strings.HasPrefix(h, "W/") {
+			return nil, fmt.Errorf("the read's %s %s is a weak entity tag: If-Match compares strongly (RFC 9110 §13.1.1), so no write sent with it can ever succeed; the API must send strong ETags (without W/) for conditional writes", v.Header, h)
+		}
 		return &versionValue{header: h}, nil
 	}
 	e, err := runtimeexpr.Parse("$response.body#" + v.Field)
@@ -432,12 +458,17 @@ func versionOf(v *xconflict.Version, read *engine.Exchange) (*versionValue, erro
 
 // build is BuildRequest with env's headers and the version, if any, put in place.
 func (r *runner) build(c plan.Call, bound *engine.Exchange, v *versionValue) (engine.Request, error) {
-	extra := r.env.Header
+	header, err := r.headers(r.ctx)
+	if err != nil {
+		return engine.Request{}, err
+	}
+	return r.buildWith(c, bound, v, header)
+}
+
+// buildWith is build with the headers every request carries given.
+func (r *runner) buildWith(c plan.Call, bound *engine.Exchange, v *versionValue, extra http.Header) (engine.Request, error) {
 	if v != nil && v.header != "" {
 		extra = extra.Clone()
-		if extra == nil {
-			extra = http.Header{}
-		}
 		extra.Set("If-Match", v.header)
 	}
 	if v != nil && v.field != "" {
@@ -453,11 +484,9 @@ func (r *runner) build(c plan.Call, bound *engine.Exchange, v *versionValue) (en
 // call sends one call on its own, recording what it creates; its error means the call could
 // not be sent at all.
 func (r *runner) call(c plan.Call, bound *engine.Exchange, v *versionValue) (*engine.Exchange, error) {
-	req, err := r.build(c, bound, v)
-	if err != nil {
-		return nil, err
-	}
-	x, err := r.send(r.env.Targets[0], req)
+	x, err := r.exchange(r.ctx, callName(c), r.env.Targets[0], func() (engine.Request, error) {
+		return r.build(c, bound, v)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", callName(c), err)
 	}
@@ -466,11 +495,11 @@ func (r *runner) call(c plan.Call, bound *engine.Exchange, v *versionValue) (*en
 }
 
 // send fires one request at target with the engine, so that it is timed like the racers.
-func (r *runner) send(target string, req engine.Request) (*engine.Exchange, error) {
-	if err := r.ctx.Err(); err != nil {
-		return nil, err
+func (r *runner) send(ctx context.Context, target string, req engine.Request) (*engine.Exchange, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, cause(ctx)
 	}
-	out, err := r.env.Engine.Fire(r.ctx, []string{target}, []engine.Request{req})
+	out, err := r.env.Engine.Fire(ctx, []string{target}, []engine.Request{req})
 	if err != nil {
 		return nil, err
 	}
@@ -481,106 +510,20 @@ func (r *runner) send(target string, req engine.Request) (*engine.Exchange, erro
 	return &x, nil
 }
 
-// track records the resource a successful create made, once.
-func (r *runner) track(c plan.Call, x engine.Exchange) {
-	if !x.OK() || c.Method != http.MethodPost {
-		return
+// stopped is why the run must stop firing (an interrupt, the deadline), nil while it may go on.
+func (r *runner) stopped() error {
+	if r.ctx.Err() == nil {
+		return nil
 	}
-	path, template := r.resourcePath(c, x)
-	if path == "" {
-		return
-	}
-	key := x.Target + " " + path
-	if r.seen[key] {
-		return
-	}
-	r.seen[key] = true
-	r.created = append(r.created, resource{target: x.Target, path: path, delete: hasOperation(r.env.Doc, http.MethodDelete, template)})
+	return cause(r.ctx)
 }
 
-// resourcePath is the path of the resource a POST on a collection created (from its Location
-// header, else the collection's item read filled with the body's id) and its template; empty
-// when c is not a create.
-func (r *runner) resourcePath(c plan.Call, x engine.Exchange) (string, string) {
-	template, param := itemTemplate(r.env.Doc, c.Path)
-	if template == "" {
-		return "", ""
+// cause is why ctx is done: its cause when one was given, else its error.
+func cause(ctx context.Context) error {
+	if c := context.Cause(ctx); c != nil {
+		return c
 	}
-	if loc := x.Header.Get("Location"); loc != "" {
-		if u, err := url.Parse(loc); err == nil && u.Path != "" {
-			p := u.EscapedPath()
-			if base, err := url.Parse(x.Target); err == nil {
-				if prefix := strings.TrimSuffix(base.EscapedPath(), "/"); prefix != "" {
-					p = strings.TrimPrefix(p, prefix)
-				}
-			}
-			return p, template
-		}
-	}
-	ctx := evalContext(&x)
-	p := &openapi3.Parameter{Name: param, In: openapi3.ParameterInPath}
-	for _, name := range []string{param, "id"} {
-		if s, err := paramValue(p, "$response.body#/"+name, ctx); err == nil && s != "" {
-			return strings.ReplaceAll(template, "{"+param+"}", url.PathEscape(s)), template
-		}
-	}
-	return "", ""
-}
-
-// itemTemplate is the path template of one item of the collection at path (a GET on path
-// plus one parameter segment) and that parameter's name; empty when there is none.
-func itemTemplate(doc *specload.Document, path string) (string, string) {
-	if doc == nil {
-		return "", ""
-	}
-	prefix := strings.TrimSuffix(path, "/") + "/"
-	for _, op := range doc.Operations {
-		if op.Method != http.MethodGet || !strings.HasPrefix(op.Path, prefix) {
-			continue
-		}
-		rest := op.Path[len(prefix):]
-		if strings.HasPrefix(rest, "{") && strings.HasSuffix(rest, "}") && !strings.Contains(rest, "/") {
-			return op.Path, rest[1 : len(rest)-1]
-		}
-	}
-	return "", ""
-}
-
-// hasOperation reports whether doc has an operation with method on the path template.
-func hasOperation(doc *specload.Document, method, template string) bool {
-	if doc == nil {
-		return false
-	}
-	for _, op := range doc.Operations {
-		if op.Method == method && op.Path == template {
-			return true
-		}
-	}
-	return false
-}
-
-// cleanup deletes, newest first, what the scenario created, best effort and bounded; what it
-// cannot delete goes to Leftovers.
-func (r *runner) cleanup() {
-	sent := 0
-	for i := len(r.created) - 1; i >= 0; i-- {
-		res := r.created[i]
-		u := strings.TrimSuffix(res.target, "/") + res.path
-		if !res.delete || sent >= maxCleanup || r.ctx.Err() != nil {
-			r.res.Leftovers = append(r.res.Leftovers, u)
-			continue
-		}
-		sent++
-		x, err := r.send(res.target, engine.Request{Method: http.MethodDelete, Path: res.path, Header: r.env.Header.Clone()})
-		if err != nil {
-			r.res.Leftovers = append(r.res.Leftovers, u)
-			continue
-		}
-		r.res.Cleanup = append(r.res.Cleanup, *x)
-		if !x.OK() && x.Status != http.StatusNotFound && x.Status != http.StatusGone {
-			r.res.Leftovers = append(r.res.Leftovers, u)
-		}
-	}
+	return ctx.Err()
 }
 
 func statusText(x *engine.Exchange) string {
