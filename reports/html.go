@@ -74,7 +74,9 @@ type htmlScenario struct {
 	Overlapped bool
 	Error      string
 	Leftovers  []string
-	Checks     []htmlCheck
+	// PushBack says how the target pushed back (429 waits, renewed credentials), if it did.
+	PushBack string
+	Checks   []htmlCheck
 	// Bad lists the IDs of the checks that failed or were inconclusive, for the overview.
 	Bad       []string
 	Timeline  *htmlTimeline
@@ -215,6 +217,7 @@ func scenarioOf(dir string, i int, s Scenario) htmlScenario {
 		Anchor: "scenario-" + strconv.Itoa(i+1), ID: s.ID, Kind: s.Kind, Operation: s.Operation,
 		Method: s.Method, Path: s.Path, Verdict: string(s.Verdict), Strategy: s.Strategy, Name: s.Title(),
 		Attempts: s.Attempts, Overlapped: s.Overlapped, Error: s.Error, Leftovers: s.Leftovers,
+		PushBack: s.PushBack(),
 	}
 	if h.Verdict == "" {
 		h.Verdict = string(suites.VerdictInconclusive)

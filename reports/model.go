@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -34,6 +35,12 @@ type Meta struct {
 	Targets  []string  `json:"targets"`
 	Started  time.Time `json:"started"`
 	Duration Micros    `json:"duration_us"`
+	// Requests is how many requests the run sent; MaxRequests its budget (0: none).
+	Requests    int `json:"requests,omitempty"`
+	MaxRequests int `json:"max_requests,omitempty"`
+	// Stopped says why the run stopped before its end (an interrupt, its deadline, its
+	// budget), empty when it ran to the end.
+	Stopped string `json:"stopped,omitempty"`
 }
 
 // Micros is a duration in microseconds, as reports show them.
@@ -70,8 +77,19 @@ type Scenario struct {
 	Exchanges  []Exchange            `json:"exchanges"`
 	// Leftovers are resources the scenario created and could not delete.
 	Leftovers []string `json:"leftovers,omitempty"`
+	// Backoffs are the waits on 429 Too Many Requests; AuthRefreshes the credentials renewed
+	// after a 401.
+	Backoffs      []Backoff `json:"backoffs,omitempty"`
+	AuthRefreshes int       `json:"auth_refreshes,omitempty"`
 	// Error says why the scenario stopped before its end, if it did.
 	Error string `json:"error,omitempty"`
+}
+
+// Backoff is one wait on a 429 before the scenario sent a request (or its race) again.
+type Backoff struct {
+	Phase      string `json:"phase"`
+	RetryAfter string `json:"retry_after,omitempty"`
+	Waited     Micros `json:"waited_us"`
 }
 
 // Exchange is one request and its response, labelled with the step of the scenario that sent
@@ -171,8 +189,35 @@ func (run *Run) add(o suites.Outcome) {
 		ID: o.Scenario, Name: o.Name, Kind: o.Kind, Operation: o.Operation, Method: o.Method, Path: o.Path,
 		Line: o.Line, Verdict: o.Verdict, Checks: o.Checks, Strategy: string(o.Result.Race.Strategy),
 		Attempts: o.Result.Attempts, Overlapped: o.Result.Overlapped, Exchanges: exchanges(&o.Result),
-		Leftovers: o.Result.Leftovers, Error: o.Result.Error,
+		Leftovers: o.Result.Leftovers, Error: o.Result.Error, AuthRefreshes: o.Result.AuthRefreshes,
+		Backoffs: backoffs(o.Result.Backoffs),
 	})
+}
+
+// backoffs are bs as a report shows them.
+func backoffs(bs []scenario.Backoff) []Backoff {
+	var out []Backoff
+	for _, b := range bs {
+		out = append(out, Backoff{Phase: b.Phase, RetryAfter: b.RetryAfter, Waited: MicrosOf(b.Waited)})
+	}
+	return out
+}
+
+// PushBack says in one phrase how the target pushed back during the scenario, e.g. "2
+// answers 429 waited out (3s); credentials renewed once after a 401"; empty when it did not.
+func (s Scenario) PushBack() string {
+	var parts []string
+	if n := len(s.Backoffs); n > 0 {
+		var d time.Duration
+		for _, b := range s.Backoffs {
+			d += time.Duration(b.Waited) * time.Microsecond
+		}
+		parts = append(parts, fmt.Sprintf("%d× 429 waited out (%s)", n, d.Round(time.Millisecond)))
+	}
+	if n := s.AuthRefreshes; n > 0 {
+		parts = append(parts, fmt.Sprintf("credentials renewed %d× after a 401", n))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // count adds a scenario with checks to the summary.
