@@ -185,13 +185,18 @@ func FromOutcomes(meta Meta, outcomes []suites.Outcome) Run {
 
 func (run *Run) add(o suites.Outcome) {
 	run.Summary.count(o.Checks)
-	run.Scenarios = append(run.Scenarios, Scenario{
+	run.Scenarios = append(run.Scenarios, ScenarioOf(o))
+}
+
+// ScenarioOf is the report's view of one scenario's outcome.
+func ScenarioOf(o suites.Outcome) Scenario {
+	return Scenario{
 		ID: o.Scenario, Name: o.Name, Kind: o.Kind, Operation: o.Operation, Method: o.Method, Path: o.Path,
 		Line: o.Line, Verdict: o.Verdict, Checks: o.Checks, Strategy: string(o.Result.Race.Strategy),
 		Attempts: o.Result.Attempts, Overlapped: o.Result.Overlapped, Exchanges: exchanges(&o.Result),
 		Leftovers: o.Result.Leftovers, Error: o.Result.Error, AuthRefreshes: o.Result.AuthRefreshes,
 		Backoffs: backoffs(o.Result.Backoffs),
-	})
+	}
 }
 
 // backoffs are bs as a report shows them.

@@ -1,6 +1,7 @@
 package suites
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,6 +133,20 @@ type Config struct {
 	ReportDir string
 	// OnScenario, when set, is called as each scenario finishes (for progress lines).
 	OnScenario func(Outcome)
+	// Context, when set, bounds every scenario on top of Ginkgo's own spec context: once it
+	// is done (an interrupt, the run's deadline) scenarios stop firing, clean up, and report
+	// its cause.
+	Context context.Context
+}
+
+// scenarioContext is the context a scenario runs under: spec, also done when cfg's is.
+func (cfg Config) scenarioContext(spec context.Context) (context.Context, func()) {
+	if cfg.Context == nil {
+		return spec, func() {}
+	}
+	ctx, cancel := context.WithCancelCause(spec)
+	stop := context.AfterFunc(cfg.Context, func() { cancel(context.Cause(cfg.Context)) })
+	return ctx, func() { stop(); cancel(nil) }
 }
 
 // Build declares the spec tree for cfg: a Describe "<kind> <operationId>" per scenario, an It
@@ -192,7 +207,9 @@ func declare(cfg Config, sc plan.Scenario, name string) {
 		outcome Outcome
 	)
 	ginkgo.Describe(name, ginkgo.Ordered, ginkgo.ContinueOnFailure, ginkgo.Label(kind), func() {
-		ginkgo.BeforeAll(func(ctx ginkgo.SpecContext) {
+		ginkgo.BeforeAll(func(spec ginkgo.SpecContext) {
+			ctx, done := cfg.scenarioContext(spec)
+			defer done()
 			ev = &Evidence{Scenario: sc, Result: scenario.Run(ctx, sc, cfg.Env)}
 			outcome = Outcome{Scenario: sc.ID, Name: name, Kind: kind, Operation: sc.Operation, Method: sc.Method, Path: sc.Path}
 			if cfg.Env.Doc != nil {

@@ -33,6 +33,28 @@ type cliResult struct {
 // folder when empty), bounded to two minutes.
 func runCLI(t *testing.T, dir string, args ...string) cliResult {
 	t.Helper()
+	return runCLIEnv(t, dir, nil, args...)
+}
+
+// runCLIEnv is runCLI with env added to the subprocess's environment.
+func runCLIEnv(t *testing.T, dir string, env []string, args ...string) cliResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	c := startCLI(t, ctx, dir, env, args...)
+	return c.wait(t)
+}
+
+// cliProcess is a CLI subprocess started by startCLI.
+type cliProcess struct {
+	cmd            *exec.Cmd
+	stdout, stderr *bytes.Buffer
+}
+
+// startCLI starts `conflictcheck args…` in a subprocess of this test binary, in dir (a fresh
+// temp folder when empty), with env added, killed when ctx is done.
+func startCLI(t *testing.T, ctx context.Context, dir string, env []string, args ...string) cliProcess {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -40,20 +62,27 @@ func runCLI(t *testing.T, dir string, args ...string) cliResult {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Dir = dir
 	// A test's runs must not write into the CI job's summary.
-	cmd.Env = append(os.Environ(), asCLI+"=1", "GITHUB_STEP_SUMMARY=")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
+	cmd.Env = append(append(os.Environ(), asCLI+"=1", "GITHUB_STEP_SUMMARY="), env...)
+	p := cliProcess{cmd: cmd, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("conflictcheck %v: %v", args, err)
+	}
+	return p
+}
+
+// wait waits for the subprocess to exit and returns what it did.
+func (p cliProcess) wait(t *testing.T) cliResult {
+	t.Helper()
+	err := p.cmd.Wait()
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
 	case err != nil:
-		t.Fatalf("conflictcheck %v: %v", args, err)
+		t.Fatalf("conflictcheck %v: %v", p.cmd.Args[1:], err)
 	}
-	return cliResult{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	return cliResult{code: p.cmd.ProcessState.ExitCode(), stdout: p.stdout.String(), stderr: p.stderr.String()}
 }

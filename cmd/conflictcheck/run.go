@@ -34,8 +34,20 @@ import (
 // already said why.
 var errChecksFailed = errors.New("checks failed")
 
-// DefaultReportDir is where a run writes its reports unless --report-dir says otherwise.
-const DefaultReportDir = "conflictcheck-report"
+// Defaults of `conflictcheck run`'s flags.
+const (
+	// DefaultReportDir is where a run writes its reports.
+	DefaultReportDir = "conflictcheck-report"
+	// DefaultMaxRequests bounds the load a run puts on a shared staging API: the reference
+	// plan needs about 300.
+	DefaultMaxRequests = 2000
+	// DefaultDeadline ends a run that a slow target would stretch, well within a CI job.
+	DefaultDeadline = 10 * time.Minute
+)
+
+// cleanupGrace is how long an interrupted scenario may take to stop and clean up before
+// Ginkgo abandons it; longer than the scenario runner's own cleanup bound.
+const cleanupGrace = 90 * time.Second
 
 // runFlags are the flags of `conflictcheck run`.
 type runFlags struct {
@@ -47,6 +59,8 @@ type runFlags struct {
 	attempts    int
 	sync        string
 	timeout     time.Duration
+	deadline    time.Duration
+	maxRequests int
 	reportDir   string
 	labelFilter string
 	focus       []string
@@ -89,6 +103,8 @@ overlapped: no evidence is not a pass); 2 a usage, spec or connection error.`,
 	f.IntVar(&fl.attempts, "attempts", scenario.DefaultAttempts, "races tried per scenario until the racers overlap")
 	f.StringVar(&fl.sync, "sync", string(engine.Auto), "how racers are released together: auto, h2, lastbyte or barrier")
 	f.DurationVar(&fl.timeout, "timeout", engine.DefaultTimeout, "bound on each request, from its start to its last byte")
+	f.DurationVar(&fl.deadline, "deadline", DefaultDeadline, "bound on the whole run: then it stops firing, cleans up and reports (0: none)")
+	f.IntVar(&fl.maxRequests, "max-requests", DefaultMaxRequests, "budget of requests for the whole run, cleanup aside: past it no race is fired (0: none)")
 	f.StringVar(&fl.reportDir, "report-dir", DefaultReportDir, "folder the reports are written into")
 	f.StringVar(&fl.labelFilter, "label-filter", "", "run only the checks whose labels (check ID and kind) match this Ginkgo label filter")
 	f.StringArrayVar(&fl.focus, "focus", nil, `run only the checks whose full name ("conflictcheck <kind> <operationId> <check>") matches this regular expression (repeatable)`)
@@ -111,6 +127,19 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 	}
 	if fl.attempts < 1 {
 		return fmt.Errorf("--attempts must be at least 1, got %d", fl.attempts)
+	}
+	if fl.maxRequests < 0 {
+		return fmt.Errorf("--max-requests must be 0 (no budget) or more, got %d", fl.maxRequests)
+	}
+	if fl.deadline < 0 {
+		return fmt.Errorf("--deadline must be 0 (none) or positive, got %v", fl.deadline)
+	}
+	ctx, stop := watchInterrupts(ctx, stderr)
+	defer stop()
+	if fl.deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, fl.deadline, fmt.Errorf("the run's deadline (--deadline %s) passed: no more requests were fired, and what the run created was cleaned up", fl.deadline))
+		defer cancel()
 	}
 	if fl.concurrency < 0 || fl.concurrency == 1 {
 		return fmt.Errorf("--concurrency must be at least 2 racers, got %d", fl.concurrency)
@@ -149,6 +178,7 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 		defer srv.Close()
 		targets = []string{"http://" + srv.Addr}
 	}
+	engOpts.Budget = engine.NewBudget(fl.maxRequests)
 	eng := engine.New(engOpts)
 	for _, t := range targets {
 		if err := eng.Reach(ctx, t); err != nil {
@@ -169,15 +199,22 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 			Doc: doc, Plan: p, Engine: eng, Targets: targets, Header: extra, Attempts: fl.attempts,
 		},
 		ReportDir: fl.reportDir,
-	}, fl, stdout)
+		Context:   ctx,
+	}, fl, engOpts.Budget, stdout)
 }
 
 // runSuite runs the Ginkgo suite, printing a line per scenario and a summary, and writes the
 // reports.
-func runSuite(cfg suites.Config, fl runFlags, stdout io.Writer) error {
+func runSuite(cfg suites.Config, fl runFlags, budget *engine.Budget, stdout io.Writer) error {
 	cfg.OnScenario = func(o suites.Outcome) { fmt.Fprintln(stdout, scenarioLine(o)) }
 
 	sc, rc := ginkgo.GinkgoConfiguration()
+	// The run's own deadline and interrupts stop it (cfg.Context); Ginkgo's must not first.
+	sc.Timeout = 24 * time.Hour
+	if fl.deadline > 0 {
+		sc.Timeout = fl.deadline + 2*cleanupGrace
+	}
+	sc.GracePeriod = cleanupGrace
 	sc.LabelFilter = fl.labelFilter
 	sc.FocusStrings = fl.focus
 	rc.NoColor = true
@@ -193,10 +230,14 @@ func runSuite(cfg suites.Config, fl runFlags, stdout io.Writer) error {
 	)
 	opts.AfterSuite = func(r types.Report) {
 		special = r.SpecialSuiteFailureReasons
-		meta := reports.Meta{Spec: specName(fl, cfg.Env.Doc), Title: cfg.Plan.Spec.Title, Targets: cfg.Env.Targets}
+		meta := reports.Meta{
+			Spec: specName(fl, cfg.Env.Doc), Title: cfg.Plan.Spec.Title, Targets: cfg.Env.Targets,
+			Requests: budget.Used(), MaxRequests: budget.Max(),
+		}
 		if run, reportErr = reports.FromGinkgo(r, meta); reportErr != nil {
 			return
 		}
+		run.Meta.Stopped = stopped(cfg.Context, run)
 		if err := reports.WriteAll(fl.reportDir, run); err != nil {
 			reportErr = fmt.Errorf("write reports: %w", err)
 		}
@@ -208,11 +249,36 @@ func runSuite(cfg suites.Config, fl runFlags, stdout io.Writer) error {
 	for _, why := range special {
 		fmt.Fprintf(stdout, "suite stopped: %s\n", oneLine(why))
 	}
-	fmt.Fprintf(stdout, "%s; reports in %s\n", run.Totals(), fl.reportDir)
+	if run.Meta.Stopped != "" {
+		fmt.Fprintf(stdout, "stopped: %s\n", run.Meta.Stopped)
+	}
+	fmt.Fprintf(stdout, "%s; %s; reports in %s\n", run.Totals(), requestsPhrase(run.Meta), fl.reportDir)
 	if !passed || run.Failed() {
 		return errChecksFailed
 	}
 	return nil
+}
+
+// stopped says why run ended before its end: the cause of ctx (an interrupt, the deadline),
+// or a request budget that ran out; empty when it ran to its end.
+func stopped(ctx context.Context, run reports.Run) string {
+	if ctx != nil && ctx.Err() != nil {
+		return context.Cause(ctx).Error()
+	}
+	for _, s := range run.Scenarios {
+		if strings.Contains(s.Error, engine.ErrBudgetSpent.Error()) {
+			return fmt.Sprintf("the request budget (--max-requests %d) ran out: scenarios from %s on did not fire all their requests", run.Meta.MaxRequests, s.Title())
+		}
+	}
+	return ""
+}
+
+// requestsPhrase is how many requests the run sent, and of which budget.
+func requestsPhrase(m reports.Meta) string {
+	if m.MaxRequests > 0 {
+		return fmt.Sprintf("%d requests (--max-requests %d)", m.Requests, m.MaxRequests)
+	}
+	return fmt.Sprintf("%d requests", m.Requests)
 }
 
 // scenarioLine is the console line of a finished scenario: verdict, name, and the checks that
@@ -232,6 +298,9 @@ func scenarioLine(o suites.Outcome) string {
 		why = append(why, "inconclusive: "+suites.NoOverlap(o.Result))
 	case len(inconclusive) > 0:
 		why = append(why, "inconclusive "+strings.Join(inconclusive, ", "))
+	}
+	if pb := reports.ScenarioOf(o).PushBack(); pb != "" {
+		why = append(why, pb)
 	}
 	if len(why) > 0 {
 		line += ": " + strings.Join(why, "; ")

@@ -492,9 +492,9 @@ func checkConsole(t *testing.T, stdout string, run reports.Run) {
 		}
 	}
 	s := run.Summary
-	summary := fmt.Sprintf("%d scenarios: %d pass, %d fail, %d inconclusive; %d checks: %d passed, %d failed, %d inconclusive, %d skipped; reports in ",
+	summary := fmt.Sprintf("%d scenarios: %d pass, %d fail, %d inconclusive; %d checks: %d passed, %d failed, %d inconclusive, %d skipped; %d requests (--max-requests %d); reports in ",
 		s.Scenarios, verdicts[suites.VerdictPass], verdicts[suites.VerdictFail], verdicts[suites.VerdictInconclusive],
-		s.Checks, s.Passed, s.Failed, s.Inconclusive, s.Skipped)
+		s.Checks, s.Passed, s.Failed, s.Inconclusive, s.Skipped, run.Meta.Requests, run.Meta.MaxRequests)
 	if !strings.Contains(stdout, "\n"+summary) {
 		t.Errorf("stdout has no summary line %q:\n%s", summary, stdout)
 	}
