@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -18,8 +16,8 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/spf13/cobra"
-	"golang.org/x/net/http/httpguts"
 
+	"github.com/conflictcheck/conflictcheck/internal/auth"
 	"github.com/conflictcheck/conflictcheck/internal/engine"
 	"github.com/conflictcheck/conflictcheck/internal/plan"
 	"github.com/conflictcheck/conflictcheck/internal/scenario"
@@ -55,6 +53,10 @@ type runFlags struct {
 	loadOpt     specload.Options
 	targets     []string
 	headers     []string
+	headerFile  string
+	authCommand string
+	authRefresh time.Duration
+	cert, key   string
 	concurrency int
 	attempts    int
 	sync        string
@@ -98,7 +100,12 @@ overlapped: no evidence is not a pass); 2 a usage, spec or connection error.`,
 	f.StringArrayVar(&fl.loadOpt.Overlays, "overlay", nil, "OpenAPI Overlay 1.0 document applied before planning (repeatable, in order)")
 	f.BoolVar(&fl.loadOpt.AllowRemoteRefs, "allow-remote-refs", false, "follow $refs to absolute paths, outside the spec's folder, or to URLs")
 	f.StringArrayVar(&fl.targets, "target", nil, "base URL of the API (repeatable: replicas of one API; racers are spread over them); none: the reference server")
-	f.StringArrayVar(&fl.headers, "header", nil, `header "Name: value" sent with every request, redacted in every report (repeatable)`)
+	f.StringArrayVar(&fl.headers, "header", nil, `header "Name: value" sent with every request, redacted in every report (repeatable; also `+auth.EnvPrefix+`<NAME> variables)`)
+	f.StringVar(&fl.headerFile, "header-file", "", `file of "Name: value" lines sent with every request, redacted like --header (# comments)`)
+	f.StringVar(&fl.authCommand, "auth-command", "", `command (run by sh) printing a header value for Authorization, or "Name: value"; re-run on a 401 and every --auth-refresh`)
+	f.DurationVar(&fl.authRefresh, "auth-refresh", 0, "re-run --auth-command this often, for tokens that expire mid-run (0: only on a 401)")
+	f.StringVar(&fl.cert, "cert", "", "PEM client certificate for mutual TLS (with --key)")
+	f.StringVar(&fl.key, "key", "", "PEM private key of --cert")
 	f.IntVar(&fl.concurrency, "concurrency", 0, "racers per scenario (default: x-conflict's concurrency, else the plan's default)")
 	f.IntVar(&fl.attempts, "attempts", scenario.DefaultAttempts, "races tried per scenario until the racers overlap")
 	f.StringVar(&fl.sync, "sync", string(engine.Auto), "how racers are released together: auto, h2, lastbyte or barrier")
@@ -117,11 +124,11 @@ overlapped: no evidence is not a pass); 2 a usage, spec or connection error.`,
 // runChecks is `conflictcheck run`: a preflight whose every problem is one error (exit 2), then
 // the suite.
 func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error {
-	extra, err := parseHeaders(fl.headers)
+	creds, err := credentials(ctx, fl, os.Environ())
 	if err != nil {
 		return err
 	}
-	engOpts, err := engineOptions(fl, extra)
+	engOpts, err := engineOptions(fl, creds.Names())
 	if err != nil {
 		return err
 	}
@@ -196,7 +203,7 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 	return runSuite(suites.Config{
 		Plan: p,
 		Env: scenario.Env{
-			Doc: doc, Plan: p, Engine: eng, Targets: targets, Header: extra, Attempts: fl.attempts,
+			Doc: doc, Plan: p, Engine: eng, Targets: targets, Auth: creds, Attempts: fl.attempts,
 		},
 		ReportDir: fl.reportDir,
 		Context:   ctx,
@@ -347,8 +354,8 @@ func loadSpec(ctx context.Context, fl runFlags) (*specload.Document, error) {
 }
 
 // engineOptions are the firing engine's options from the flags; the values of the headers
-// given by --header (extra) are secrets, redacted wherever an exchange is captured.
-func engineOptions(fl runFlags, extra http.Header) (engine.Options, error) {
+// named by secrets are redacted wherever an exchange is captured.
+func engineOptions(fl runFlags, secrets []string) (engine.Options, error) {
 	st, err := engine.ParseStrategy(fl.sync)
 	if err != nil {
 		return engine.Options{}, fmt.Errorf("--sync: %w", err)
@@ -356,45 +363,44 @@ func engineOptions(fl runFlags, extra http.Header) (engine.Options, error) {
 	if fl.timeout <= 0 {
 		return engine.Options{}, fmt.Errorf("--timeout must be positive, got %v", fl.timeout)
 	}
-	opts := engine.Options{Strategy: st, Timeout: fl.timeout}
-	if fl.insecure || fl.ca != "" {
-		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: fl.insecure} //nolint:gosec // asked for by --insecure
-		if fl.ca != "" {
-			pem, err := os.ReadFile(fl.ca)
-			if err != nil {
-				return engine.Options{}, fmt.Errorf("--ca: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return engine.Options{}, fmt.Errorf("--ca %s: no PEM certificate in it", fl.ca)
-			}
-			opts.TLS.RootCAs = pool
-		}
-	}
-	for name := range extra {
-		opts.Secrets = append(opts.Secrets, name)
+	opts := engine.Options{Strategy: st, Timeout: fl.timeout, Secrets: secrets}
+	if opts.TLS, err = auth.TLSConfig(fl.cert, fl.key, fl.ca, fl.insecure); err != nil {
+		return engine.Options{}, err
 	}
 	return opts, nil
 }
 
-// parseHeaders parses each "Name: value" of --header. Errors name the flag by position and
-// never quote it: its value may be a secret.
-func parseHeaders(hs []string) (http.Header, error) {
-	out := http.Header{}
-	for i, h := range hs {
-		name, value, ok := strings.Cut(h, ":")
-		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		switch {
-		case !ok || name == "":
-			return nil, fmt.Errorf(`--header #%d: want "Name: value"`, i+1)
-		case !httpguts.ValidHeaderFieldName(name):
-			return nil, fmt.Errorf("--header #%d: the name is not a valid HTTP header name", i+1)
-		case !httpguts.ValidHeaderFieldValue(value):
-			return nil, fmt.Errorf("--header #%d: the value holds a character no HTTP header may (a newline or a control character)", i+1)
-		}
-		out.Add(name, value)
+// credentials are the headers every request carries: CONFLICTCHECK_HEADER_<NAME> variables
+// of environ, then --header-file, then --header (a later one replaces a name), and
+// --auth-command's, which is run once here so that a broken command is a preflight error.
+func credentials(ctx context.Context, fl runFlags, environ []string) (*auth.Source, error) {
+	fromEnv, err := auth.FromEnv(environ)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	var fromFile http.Header
+	if fl.headerFile != "" {
+		if fromFile, err = auth.FromFile(fl.headerFile); err != nil {
+			return nil, err
+		}
+	}
+	fromFlags, err := auth.FromFlags(fl.headers)
+	if err != nil {
+		return nil, err
+	}
+	src := &auth.Source{Static: auth.Merge(fromEnv, fromFile, fromFlags)}
+	switch {
+	case fl.authRefresh < 0:
+		return nil, fmt.Errorf("--auth-refresh must be positive, got %v", fl.authRefresh)
+	case fl.authRefresh > 0 && fl.authCommand == "":
+		return nil, errors.New("--auth-refresh needs --auth-command")
+	case fl.authCommand != "":
+		src.Command = auth.NewCommand(fl.authCommand, fl.authRefresh)
+		if _, err := src.Header(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return src, nil
 }
 
 // selection is what --label-filter and --focus select, checked before anything runs: Ginkgo
