@@ -77,7 +77,7 @@ func TestRunAuthCommand(t *testing.T) {
 	issue()
 	target, _ := guarded(t, func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		mu.Lock()
-		if served++; served%15 == 0 { // the token expires every 15 requests
+		if served++; served%40 == 0 { // the token expires every 40 requests
 			current++
 			issue()
 		}
