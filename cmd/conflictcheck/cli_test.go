@@ -16,6 +16,7 @@ import (
 const asCLI = "CONFLICTCHECK_TEST_AS_CLI"
 
 func TestMain(m *testing.M) {
+	useTestDNS()
 	if os.Getenv(asCLI) == "1" {
 		os.Exit(execute(context.Background(), os.Args[1:]))
 	}

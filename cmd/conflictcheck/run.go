@@ -20,6 +20,7 @@ import (
 	"github.com/conflictcheck/conflictcheck/internal/auth"
 	"github.com/conflictcheck/conflictcheck/internal/engine"
 	"github.com/conflictcheck/conflictcheck/internal/plan"
+	"github.com/conflictcheck/conflictcheck/internal/preflight"
 	"github.com/conflictcheck/conflictcheck/internal/scenario"
 	"github.com/conflictcheck/conflictcheck/internal/specload"
 	"github.com/conflictcheck/conflictcheck/openapi"
@@ -69,6 +70,7 @@ type runFlags struct {
 	insecure    bool
 	ca          string
 	verbose     bool
+	dryRun      bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -118,13 +120,14 @@ overlapped: no evidence is not a pass); 2 a usage, spec or connection error.`,
 	f.BoolVar(&fl.insecure, "insecure", false, "do not verify the target's TLS certificate")
 	f.StringVar(&fl.ca, "ca", "", "PEM file of the CA that signed the target's TLS certificate")
 	f.BoolVarP(&fl.verbose, "verbose", "v", false, "also print Ginkgo's verbose output")
+	f.BoolVar(&fl.dryRun, "dry-run", false, "print every request the run would send (secrets redacted) and a bound on their number; send none")
 	return cmd
 }
 
 // runChecks is `conflictcheck run`: a preflight whose every problem is one error (exit 2), then
 // the suite.
 func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error {
-	creds, err := credentials(ctx, fl, os.Environ())
+	creds, err := credentials(ctx, fl, os.Environ(), !fl.dryRun)
 	if err != nil {
 		return err
 	}
@@ -172,6 +175,17 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 		return fmt.Errorf("%s matches none of the %d checks of the %d scenarios", fl.selectors(), len(p.Scenarios)*len(suites.CheckIDs), len(p.Scenarios))
 	}
 
+	if fl.dryRun {
+		env := scenario.Env{Doc: doc, Plan: p, Targets: fl.targets, Attempts: fl.attempts, Header: creds.Static}
+		if creds.Command != nil {
+			env.Auth = creds
+		}
+		if len(env.Targets) == 0 {
+			env.Targets = []string{"http://127.0.0.1:<port of the bundled reference server>"}
+		}
+		return writeDryRun(stdout, p, env, sel.names(p), engOpts.Secrets, fl.maxRequests)
+	}
+
 	targets := fl.targets
 	if len(targets) == 0 {
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -188,7 +202,11 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 	engOpts.Budget = engine.NewBudget(fl.maxRequests)
 	eng := engine.New(engOpts)
 	for _, t := range targets {
-		if err := eng.Reach(ctx, t); err != nil {
+		h, err := creds.Header(ctx)
+		if err != nil {
+			return err
+		}
+		if err := preflight.Check(ctx, eng, doc, t, h); err != nil {
 			return err
 		}
 	}
@@ -372,8 +390,9 @@ func engineOptions(fl runFlags, secrets []string) (engine.Options, error) {
 
 // credentials are the headers every request carries: CONFLICTCHECK_HEADER_<NAME> variables
 // of environ, then --header-file, then --header (a later one replaces a name), and
-// --auth-command's, which is run once here so that a broken command is a preflight error.
-func credentials(ctx context.Context, fl runFlags, environ []string) (*auth.Source, error) {
+// --auth-command's, which is run once here when fetch is set so that a broken command is a
+// preflight error.
+func credentials(ctx context.Context, fl runFlags, environ []string, fetch bool) (*auth.Source, error) {
 	fromEnv, err := auth.FromEnv(environ)
 	if err != nil {
 		return nil, err
@@ -396,6 +415,9 @@ func credentials(ctx context.Context, fl runFlags, environ []string) (*auth.Sour
 		return nil, errors.New("--auth-refresh needs --auth-command")
 	case fl.authCommand != "":
 		src.Command = auth.NewCommand(fl.authCommand, fl.authRefresh)
+		if !fetch {
+			break
+		}
 		if _, err := src.Header(ctx); err != nil {
 			return nil, err
 		}
@@ -459,6 +481,19 @@ func plainGinkgoError(err error) string {
 
 // selected counts the scenarios of p and their checks that sel lets run.
 func (sel selection) selected(p *plan.Plan) (scenarios, checks int) {
+	names, checks := sel.chosen(p)
+	return len(names), checks
+}
+
+// names are the names of p's scenarios with at least one check sel lets run.
+func (sel selection) names(p *plan.Plan) []string {
+	names, _ := sel.chosen(p)
+	return names
+}
+
+// chosen are the names of p's scenarios with at least one check sel lets run, and how many
+// checks it lets run.
+func (sel selection) chosen(p *plan.Plan) (names []string, checks int) {
 	for i, name := range suites.ScenarioNames(p) {
 		n := 0
 		for _, id := range suites.CheckIDs {
@@ -471,9 +506,9 @@ func (sel selection) selected(p *plan.Plan) (scenarios, checks int) {
 			n++
 		}
 		if n > 0 {
-			scenarios++
+			names = append(names, name)
 			checks += n
 		}
 	}
-	return scenarios, checks
+	return names, checks
 }

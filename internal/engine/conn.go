@@ -3,8 +3,11 @@ package engine
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -165,7 +168,22 @@ func (e *Engine) tlsConfig() *tls.Config {
 	return e.opts.TLS.Clone()
 }
 
-// classify turns a transport error into data.
+// Cause narrows a TransportError's Kind to the reason a person can act on.
+type Cause string
+
+// The causes classify recognises.
+const (
+	CauseRefused    Cause = "refused"           // ErrDial: nothing listens at the target's port
+	CauseNoSuchHost Cause = "no-such-host"      // ErrDial: the target's host name does not resolve
+	CauseLookup     Cause = "lookup"            // ErrDial: the host name lookup failed otherwise
+	CauseUntrusted  Cause = "untrusted"         // ErrTLS: the certificate is signed by an unknown authority
+	CauseHostname   Cause = "hostname-mismatch" // ErrTLS: the certificate is not valid for the host
+	CauseExpired    Cause = "expired"           // ErrTLS: the certificate has expired or is not valid yet
+	CauseNotTLS     Cause = "not-tls"           // ErrTLS: the server answered something other than TLS
+)
+
+// classify turns a transport error into data: its kind, and its cause when one is recognised.
+// A failed lookup is a dial error even when it timed out: the name, not the server, is at fault.
 func classify(err error) *TransportError {
 	var (
 		opErr   *net.OpError
@@ -173,18 +191,52 @@ func classify(err error) *TransportError {
 		recErr  tls.RecordHeaderError
 		dnsErr  *net.DNSError
 	)
-	kind := ErrReset
+	te := &TransportError{Kind: ErrReset, Message: err.Error()}
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), isTimeout(err):
-		kind = ErrTimeout
-	case errors.As(err, &certErr), errors.As(err, &recErr):
-		kind = ErrTLS
 	case errors.As(err, &dnsErr):
-		kind = ErrDial
+		te.Kind, te.Cause = ErrDial, CauseLookup
+		if dnsErr.IsNotFound {
+			te.Cause = CauseNoSuchHost
+		}
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), isTimeout(err):
+		te.Kind = ErrTimeout
+	case errors.As(err, &certErr):
+		te.Kind, te.Cause = ErrTLS, certCause(err)
+	case errors.As(err, &recErr), errors.Is(err, http.ErrSchemeMismatch):
+		te.Kind, te.Cause = ErrTLS, CauseNotTLS
+	case errors.Is(err, syscall.ECONNREFUSED):
+		te.Kind, te.Cause = ErrDial, CauseRefused
 	case errors.As(err, &opErr) && opErr.Op == "dial":
-		kind = ErrDial
+		te.Kind = ErrDial
+	case malformed(err):
+		te.Kind = ErrProtocol
 	}
-	return &TransportError{Kind: kind, Message: err.Error()}
+	return te
+}
+
+// malformed reports whether err is net/http's complaint about a response that is not HTTP
+// (the barrier strategy's client); it has no type of its own to match.
+func malformed(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "malformed HTTP") || strings.Contains(msg, "malformed MIME header")
+}
+
+// certCause is why a certificate failed verification, when x509 says so.
+func certCause(err error) Cause {
+	var (
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &unknown):
+		return CauseUntrusted
+	case errors.As(err, &hostname):
+		return CauseHostname
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return CauseExpired
+	}
+	return ""
 }
 
 func isTimeout(err error) bool {

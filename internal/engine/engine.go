@@ -85,6 +85,9 @@ const (
 type TransportError struct {
 	Kind    ErrorKind `json:"kind"`
 	Message string    `json:"message"`
+	// Cause narrows Kind to what a person can act on (refused, a name that does not resolve,
+	// an untrusted certificate); empty when nothing more is known.
+	Cause Cause `json:"cause,omitempty"`
 }
 
 func (e *TransportError) Error() string { return string(e.Kind) + ": " + e.Message }

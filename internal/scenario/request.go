@@ -20,16 +20,34 @@ import (
 	"github.com/conflictcheck/conflictcheck/internal/synth"
 )
 
+// FreshPlaceholder is how a request that is not sent shows a Fresh header's value, which a
+// run fills with a unique value per racer.
+const FreshPlaceholder = "{unique per racer}"
+
 // BuildRequest turns a call into a request, evaluating its expressions against the bound
 // exchange (nil when the call binds to nothing), placing each parameter where the document
 // declares it, filling Fresh headers with unique values, and adding the extra headers.
 func BuildRequest(doc *specload.Document, c plan.Call, bound *engine.Exchange, extra http.Header) (engine.Request, error) {
+	return buildRequest(doc, c, bound, extra, nil)
+}
+
+// buildPlaceholders is BuildRequest for a request that is shown, not sent (a dry run): each
+// runtime expression stands, unescaped, where its value would go, as placeholder renders it
+// (e.g. "{$response.body#/id of createItem}"), and Fresh headers hold FreshPlaceholder.
+func buildPlaceholders(doc *specload.Document, c plan.Call, extra http.Header, placeholder func(expr string) string) (engine.Request, error) {
+	return buildRequest(doc, c, nil, extra, placeholder)
+}
+
+// buildRequest is BuildRequest, or, when placeholder is not nil, buildPlaceholders.
+func buildRequest(doc *specload.Document, c plan.Call, bound *engine.Exchange, extra http.Header, placeholder func(string) string) (engine.Request, error) {
 	op, _ := doc.Operation(c.Operation)
 	declared := declaredParams(op)
 	ctx := evalContext(bound)
 
 	path := c.Path
+	bare := c.Path // path without its placeholders: a brace left in it is an unbound parameter
 	query := url.Values{}
+	rawQuery := map[string]bool{} // query parameters holding a placeholder, left unescaped
 	header := http.Header{}
 	for _, name := range slices.Sorted(maps.Keys(c.Params)) {
 		p := declared[name]
@@ -39,28 +57,46 @@ func BuildRequest(doc *specload.Document, c plan.Call, bound *engine.Exchange, e
 				p.In = openapi3.ParameterInPath
 			}
 		}
-		v, err := paramValue(p, c.Params[name], ctx)
-		if err != nil {
-			return engine.Request{}, fmt.Errorf("%s parameter %s: %w", callName(c), name, err)
+		raw := c.Params[name]
+		shown := placeholder != nil && runtimeexpr.IsExpression(raw)
+		var v string
+		if shown {
+			v = placeholder(raw)
+		} else {
+			var err error
+			if v, err = paramValue(p, raw, ctx); err != nil {
+				return engine.Request{}, fmt.Errorf("%s parameter %s: %w", callName(c), name, err)
+			}
 		}
 		switch p.In {
 		case openapi3.ParameterInPath:
+			if shown {
+				path = strings.ReplaceAll(path, "{"+name+"}", v)
+				bare = strings.ReplaceAll(bare, "{"+name+"}", "")
+				break
+			}
 			path = strings.ReplaceAll(path, "{"+name+"}", url.PathEscape(v))
+			bare = strings.ReplaceAll(bare, "{"+name+"}", url.PathEscape(v))
 		case openapi3.ParameterInHeader:
 			header.Set(name, v)
 		case openapi3.ParameterInCookie:
 			header.Add("Cookie", (&http.Cookie{Name: name, Value: v}).String())
 		default:
 			query.Set(name, v)
+			rawQuery[name] = shown
 		}
 	}
-	if strings.Contains(path, "{") {
+	if strings.Contains(bare, "{") {
 		return engine.Request{}, fmt.Errorf("%s: path %s has an unbound parameter", callName(c), path)
 	}
 	if len(query) > 0 {
-		path += "?" + query.Encode()
+		path += "?" + encodeQuery(query, rawQuery)
 	}
 	for _, name := range c.Fresh {
+		if placeholder != nil {
+			header.Set(name, FreshPlaceholder)
+			continue
+		}
 		header.Set(name, "conflictcheck-"+uuid.NewString())
 	}
 	for k, vs := range extra {
@@ -71,7 +107,7 @@ func BuildRequest(doc *specload.Document, c plan.Call, bound *engine.Exchange, e
 
 	var body []byte
 	if c.Body != nil {
-		v, err := evalBody(c.Body, ctx)
+		v, err := evalBody(c.Body, ctx, placeholder)
 		if err != nil {
 			return engine.Request{}, fmt.Errorf("%s body: %w", callName(c), err)
 		}
@@ -84,6 +120,27 @@ func BuildRequest(doc *specload.Document, c plan.Call, bound *engine.Exchange, e
 		}
 	}
 	return engine.Request{Method: c.Method, Path: path, Header: header, Body: body}, nil
+}
+
+// encodeQuery is query.Encode, except that the values of the raw parameters (placeholders)
+// are left unescaped so that they read as written.
+func encodeQuery(query url.Values, raw map[string]bool) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(query)) {
+		for _, v := range query[k] {
+			if b.Len() > 0 {
+				b.WriteByte('&')
+			}
+			b.WriteString(url.QueryEscape(k))
+			b.WriteByte('=')
+			if raw[k] {
+				b.WriteString(v)
+			} else {
+				b.WriteString(url.QueryEscape(v))
+			}
+		}
+	}
+	return b.String()
 }
 
 func callName(c plan.Call) string {
@@ -147,13 +204,13 @@ func paramValue(p *openapi3.Parameter, raw string, ctx runtimeexpr.Context) (str
 }
 
 // evalBody copies body, replacing every string value that is a runtime expression by its
-// value (any JSON type).
-func evalBody(body any, ctx runtimeexpr.Context) (any, error) {
+// value (any JSON type), or, when placeholder is not nil, by the placeholder it renders.
+func evalBody(body any, ctx runtimeexpr.Context, placeholder func(string) string) (any, error) {
 	switch t := body.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(t))
 		for k, v := range t {
-			ev, err := evalBody(v, ctx)
+			ev, err := evalBody(v, ctx, placeholder)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", k, err)
 			}
@@ -163,7 +220,7 @@ func evalBody(body any, ctx runtimeexpr.Context) (any, error) {
 	case []any:
 		out := make([]any, len(t))
 		for i, v := range t {
-			ev, err := evalBody(v, ctx)
+			ev, err := evalBody(v, ctx, placeholder)
 			if err != nil {
 				return nil, fmt.Errorf("[%d]: %w", i, err)
 			}
@@ -173,6 +230,9 @@ func evalBody(body any, ctx runtimeexpr.Context) (any, error) {
 	case string:
 		if !runtimeexpr.IsExpression(t) {
 			return t, nil
+		}
+		if placeholder != nil {
+			return placeholder(t), nil
 		}
 		e, err := runtimeexpr.Parse(t)
 		if err != nil {
