@@ -86,11 +86,18 @@ the winner's write only, and the loser's retry succeeds once the conflict is res
 Without --target, the bundled reference server starts on 127.0.0.1 (memory store) and its
 embedded spec is checked, so a first run needs nothing.
 
+A run is bounded (--max-requests, --timeout, --deadline), waits out 429s, deletes what it
+creates, and on a first interrupt stops firing and cleans up; --dry-run prints every request
+it would send and sends none.
+
 Exit 0 every check holds; 1 a check failed or a scenario was inconclusive (the racers never
-overlapped: no evidence is not a pass); 2 a usage, spec or connection error.`,
+overlapped: no evidence is not a pass) or the run was stopped; 2 a usage, spec or connection
+error, or a target that does not serve the API; 130 a second interrupt.`,
 		Example: `  conflictcheck run
   conflictcheck run --spec openapi.yaml --target https://staging.example.com --header "Authorization: Bearer $TOKEN"
   conflictcheck run --spec openapi.yaml --target http://10.0.0.1:8080 --target http://10.0.0.2:8080
+  conflictcheck run --spec openapi.yaml --target https://staging.example.com --auth-command 'vault read -field=token secret/api' --auth-refresh 10m
+  conflictcheck run --spec openapi.yaml --target https://staging.example.com --dry-run
   conflictcheck run --label-filter 'single-winner || state-intact' --report-dir out/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
