@@ -96,7 +96,7 @@ error, or a target that does not serve the API; 130 a second interrupt.`,
 		Example: `  conflictcheck run
   conflictcheck run --spec openapi.yaml --target https://staging.example.com --header "Authorization: Bearer $TOKEN"
   conflictcheck run --spec openapi.yaml --target http://10.0.0.1:8080 --target http://10.0.0.2:8080
-  conflictcheck run --spec openapi.yaml --target https://staging.example.com --auth-command 'vault read -field=token secret/api' --auth-refresh 10m
+  conflictcheck run --spec openapi.yaml --target https://staging.example.com --auth-command 'echo "Bearer $(./get-token)"' --auth-refresh 10m
   conflictcheck run --spec openapi.yaml --target https://staging.example.com --dry-run
   conflictcheck run --label-filter 'single-winner || state-intact' --report-dir out/`,
 		Args: cobra.NoArgs,
