@@ -294,14 +294,11 @@ func members(body []byte) map[string]any {
 	return m
 }
 
-// mismatches lists the members of want that got lacks or holds with another value, sorted,
-// skipping the names in skip.
-func mismatches(want, got map[string]any, skip ...string) []string {
+// mismatches lists the leaves of want that got lacks or holds with another value, sorted.
+// Both are flattened by leaves.
+func mismatches(want, got map[string]any) []string {
 	var out []string
 	for k, w := range want {
-		if slices.Contains(skip, k) {
-			continue
-		}
 		g, ok := got[k]
 		switch {
 		case !ok:
@@ -314,6 +311,39 @@ func mismatches(want, got map[string]any, skip ...string) []string {
 	return out
 }
 
+// leaves flattens a JSON object body to its leaf values (scalars and arrays) by dotted path:
+// {"metadata":{"name":"a"}} is {"metadata.name":"a"}, so that a nested member (a Kubernetes
+// object's metadata) is compared member by member; nil when the body is no object.
+func leaves(body []byte) map[string]any {
+	m := members(body)
+	if m == nil {
+		return nil
+	}
+	out := map[string]any{}
+	flatten("", m, out)
+	return out
+}
+
+func flatten(prefix string, m map[string]any, out map[string]any) {
+	for k, v := range m {
+		if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
+			flatten(prefix+k+".", sub, out)
+			continue
+		}
+		out[prefix+k] = v
+	}
+}
+
+// written are the leaves of the JSON object x sent, without the version field of a
+// stale-update: what the request asks the resource to hold.
+func written(sc plan.Scenario, x *engine.Exchange) map[string]any {
+	m := leaves(x.Request.Body)
+	if p := versionPath(sc); p != "" {
+		delete(m, p)
+	}
+	return m
+}
+
 // compact is v as JSON.
 func compact(v any) string {
 	b, err := json.Marshal(v)
@@ -323,18 +353,17 @@ func compact(v any) string {
 	return string(b)
 }
 
-// requestMembers are the members of the JSON object racer x sent.
-func requestMembers(x *engine.Exchange) map[string]any {
-	return members(x.Request.Body)
-}
-
-// versionField is the body member that holds a stale-update's version, without its slash
-// ("" when the version is a header).
-func versionField(sc plan.Scenario) string {
+// versionPath is the leaves path of the body field that holds a stale-update's version ("" when
+// the version is a header): /metadata/resourceVersion is metadata.resourceVersion.
+func versionPath(sc plan.Scenario) string {
 	if sc.Version == nil || sc.Version.Field == "" {
 		return ""
 	}
-	return strings.TrimPrefix(sc.Version.Field, "/")
+	tokens := strings.Split(strings.TrimPrefix(sc.Version.Field, "/"), "/")
+	for i, t := range tokens {
+		tokens[i] = runtimeexpr.UnescapeToken(t)
+	}
+	return strings.Join(tokens, ".")
 }
 
 // versionOf is the version a response reports: the version header, else the version field.

@@ -1,11 +1,16 @@
 package suites
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"maps"
+	"mime"
 	"net/http"
+	"slices"
 	"strings"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/onsi/gomega/types"
 
@@ -78,8 +83,52 @@ func validateBody(doc *specload.Document, call plan.Call, x *engine.Exchange) er
 	if err != nil {
 		return fmt.Errorf("rebuild request: %w", err)
 	}
+	if err := againstDeclared(op, x); err != nil {
+		return err
+	}
 	route := &routers.Route{Spec: doc.T, Path: op.Path, PathItem: op.Item, Method: op.Method, Operation: op.Op}
 	return respcheck.Check(req.Context(), route, nil, req, x.Status, x.Header, x.Body, respcheck.Options{})
+}
+
+// againstDeclared compares what x answered with the response op declares for its status before
+// the schema is validated, to say plainly what is wrong: a status not declared, a body where
+// a body is declared but none came (an empty or text/plain rejection of an API that documents
+// problem+json), or a content type the declaration does not list. A status declared without
+// content accepts any body, an empty one included; nil means the schema check decides.
+func againstDeclared(op specload.Operation, x *engine.Exchange) error {
+	var ref *openapi3.ResponseRef
+	if op.Op != nil && op.Op.Responses != nil {
+		if ref = op.Op.Responses.Status(x.Status); ref == nil {
+			ref = op.Op.Responses.Default()
+		}
+	}
+	if ref == nil || ref.Value == nil {
+		return fmt.Errorf("status %d is not declared for %s", x.Status, op.ID)
+	}
+	content := ref.Value.Content
+	if len(content) == 0 {
+		return nil
+	}
+	declared := strings.Join(slices.Sorted(maps.Keys(content)), " or ")
+	ct := http.Header(x.Header).Get("Content-Type")
+	empty := len(bytes.TrimSpace(x.Body)) == 0
+	switch mt := content.Get(ct); {
+	case mt == nil && ct == "" && empty:
+		return fmt.Errorf("answered no body and no Content-Type; the spec declares %s for %d", declared, x.Status)
+	case mt == nil && ct == "":
+		return fmt.Errorf("answered a body without Content-Type; the spec declares %s for %d", declared, x.Status)
+	case mt == nil:
+		return fmt.Errorf("answered Content-Type %q; the spec declares %s for %d", ct, declared, x.Status)
+	case empty && mt.Schema != nil && jsonMedia(ct):
+		return fmt.Errorf("answered an empty body with Content-Type %q; the spec declares a body of %s for %d", ct, declared, x.Status)
+	}
+	return nil
+}
+
+// jsonMedia reports whether the media type ct is JSON (application/json, anything +json).
+func jsonMedia(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 // firstLine is s up to its first line break, trimmed.

@@ -181,11 +181,10 @@ func registerHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 	if !r.Before.OK() || r.After == nil {
 		return linearize.Model{}, nil, fmt.Errorf("%w: the reads around the race are missing", ErrNoEvidence)
 	}
-	vf := versionField(sc)
 	var names []string
 	for _, x := range r.Race.Exchanges {
-		for k := range requestMembers(&x) {
-			if k != vf && !slices.Contains(names, k) {
+		for k := range written(sc, &x) {
+			if !slices.Contains(names, k) {
 				names = append(names, k)
 			}
 		}
@@ -198,11 +197,11 @@ func registerHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 		}
 		return strings.Join(parts, ",")
 	}
-	m := linearize.Register(versionOf(sc, r.Before), value(members(r.Before.Body)))
+	m := linearize.Register(versionOf(sc, r.Before), value(leaves(r.Before.Body)))
 	t := newTimeline(r.Race.Exchanges)
 	var hist []linearize.Op
 	for i, x := range r.Race.Exchanges {
-		a := linearize.Action{Verb: linearize.Write, Version: sentVersion(sc, &x), Value: value(requestMembers(&x))}
+		a := linearize.Action{Verb: linearize.Write, Version: sentVersion(sc, &x), Value: value(written(sc, &x))}
 		o := linearize.Outcome{}
 		if x.OK() {
 			o.Version = versionOf(sc, &x)
@@ -213,12 +212,12 @@ func registerHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 		if x == nil || x.Err != nil {
 			return
 		}
-		o := linearize.Outcome{Version: versionOf(sc, x), Value: value(members(x.Body))}
+		o := linearize.Outcome{Version: versionOf(sc, x), Value: value(leaves(x.Body))}
 		hist = append(hist, t.after(client, label, x, linearize.Action{Verb: linearize.Read}, o))
 	}
 	read(clientAfter, "read after", r.After)
 	if r.Retry != nil {
-		a := linearize.Action{Verb: linearize.Write, Version: sentVersion(sc, r.Retry), Value: value(requestMembers(r.Retry))}
+		a := linearize.Action{Verb: linearize.Write, Version: sentVersion(sc, r.Retry), Value: value(written(sc, r.Retry))}
 		o := linearize.Outcome{}
 		if r.Retry.OK() {
 			o.Version = versionOf(sc, r.Retry)
@@ -226,7 +225,7 @@ func registerHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 		hist = append(hist, t.after(clientRetry, "retry", r.Retry, a, o))
 		read(clientFinal, "read after the retry", r.Final)
 	}
-	hist = append(hist, t.before(linearize.Action{Verb: linearize.Read}, linearize.Outcome{Status: linearize.Succeeded, Version: versionOf(sc, r.Before), Value: value(members(r.Before.Body))}))
+	hist = append(hist, t.before(linearize.Action{Verb: linearize.Read}, linearize.Outcome{Status: linearize.Succeeded, Version: versionOf(sc, r.Before), Value: value(leaves(r.Before.Body))}))
 	return m, hist, nil
 }
 

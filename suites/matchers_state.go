@@ -86,7 +86,7 @@ func HoldOnlyTheWinnersWrite() types.GomegaMatcher {
 		if !r.After.OK() {
 			return failf(CheckStateIntact, ev, rows, nil, "the read after the race answered %s, want the winner's resource", statusOf(r.After)), nil
 		}
-		if diff := mismatches(members(xs[first].Body), members(r.After.Body)); len(diff) > 0 {
+		if diff := mismatches(leaves(xs[first].Body), leaves(r.After.Body)); len(diff) > 0 {
 			return failf(CheckStateIntact, ev, rows, diff, "the read after the race differs from winner %d's response", first), nil
 		}
 		return "", nil
@@ -153,9 +153,9 @@ func staleIntact(ev *Evidence, won []int, rows []row) (string, error) {
 	if !r.Before.OK() || !r.After.OK() {
 		return "", fmt.Errorf("%w: the reads around the race answered %s and %s", ErrNoEvidence, statusOf(r.Before), statusOf(r.After))
 	}
-	vf := versionField(sc)
-	after := members(r.After.Body)
-	before := members(r.Before.Body)
+	vf := versionPath(sc)
+	after := leaves(r.After.Body)
+	before := leaves(r.Before.Body)
 	if len(won) == 0 {
 		if diff := mismatches(before, after); len(diff) > 0 {
 			return failf(CheckStateIntact, ev, rows, diff, "no racer won, yet the state changed"), nil
@@ -166,8 +166,8 @@ func staleIntact(ev *Evidence, won []int, rows []row) (string, error) {
 		return failf(CheckStateIntact, ev, rows, nil, "%d racers wrote, want only the winner's write", len(won)), nil
 	}
 	w := won[0]
-	wrote := requestMembers(&xs[w])
-	if diff := mismatches(wrote, after, vf); len(diff) > 0 {
+	wrote := written(sc, &xs[w])
+	if diff := mismatches(wrote, after); len(diff) > 0 {
 		return failf(CheckStateIntact, ev, rows, diff, "the read after the race lacks winner %d's write", w), nil
 	}
 	var details []string
@@ -175,8 +175,8 @@ func staleIntact(ev *Evidence, won []int, rows []row) (string, error) {
 		if i == w {
 			continue
 		}
-		for k, v := range requestMembers(&xs[i]) {
-			if k == vf || compact(v) == compact(wrote[k]) {
+		for k, v := range written(sc, &xs[i]) {
+			if compact(v) == compact(wrote[k]) {
 				continue
 			}
 			if compact(after[k]) == compact(v) {
@@ -257,14 +257,14 @@ func SucceedAfterResolution() types.GomegaMatcher {
 				diff = []string{"the subject reads " + statusOf(r.Final) + ", want 404 or 410"}
 			}
 		case xconflict.StaleUpdate:
-			diff = finalDiff(r.Final, requestMembers(r.Retry), versionField(sc))
+			diff = finalDiff(r.Final, written(sc, r.Retry))
 			if v := versionOf(sc, r.Retry); len(diff) == 0 && v != "" && versionOf(sc, r.Final) != v {
 				diff = []string{fmt.Sprintf("version %s, want the retry's %s", versionOf(sc, r.Final), v)}
 			}
 		case xconflict.Capacity:
 			// Final reads what the race's winner created, not what the retry did.
 		default:
-			diff = finalDiff(r.Final, members(r.Retry.Body))
+			diff = finalDiff(r.Final, leaves(r.Retry.Body))
 		}
 		if len(diff) > 0 {
 			return failf(CheckRetrySucceeds, ev, rows, diff, "the read after the retry does not reflect it"), nil
@@ -274,11 +274,11 @@ func SucceedAfterResolution() types.GomegaMatcher {
 }
 
 // finalDiff lists how the read final differs from want.
-func finalDiff(final *engine.Exchange, want map[string]any, skip ...string) []string {
+func finalDiff(final *engine.Exchange, want map[string]any) []string {
 	if !final.OK() {
 		return []string{"the read after the retry answered " + statusOf(final)}
 	}
-	return mismatches(want, members(final.Body), skip...)
+	return mismatches(want, leaves(final.Body))
 }
 
 // exhausted reports whether a capacity invariant read after the race sits at its minimum.

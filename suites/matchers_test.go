@@ -179,7 +179,7 @@ retry  503     0         100         300            320      {"id":"a2","sku":"S
 			ev.Result.Race.Exchanges[2].Body = []byte(`{"error":"conflict","status":"409"}`)
 		}),
 			`conflict-body failed for duplicate-create/createItem: 1 of 3 rejections break the declared response
-  racer 2 (409): response header Content-Type has unexpected value: "application/json"
+  racer 2 (409): answered Content-Type "application/json"; the spec declares application/problem+json for 409
 racer  status  start µs  release µs  first-byte µs  done µs  body
 2      409     20        120         320            340      {"error":"conflict","status":"409"}
 `},
