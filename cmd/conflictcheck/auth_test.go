@@ -164,4 +164,3 @@ func TestRunAuthErrors(t *testing.T) {
 		})
 	}
 }
-

@@ -9,9 +9,10 @@ import (
 
 func newPlanCmd() *cobra.Command {
 	var (
-		spec    string
-		asJSON  bool
-		loadOpt specload.Options
+		spec     string
+		asJSON   bool
+		loadOpt  specload.Options
+		profiles profileFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "plan",
@@ -20,16 +21,24 @@ func newPlanCmd() *cobra.Command {
 overlays, and list the conflict scenarios conflictcheck would fire: from x-conflict, or
 inferred by the rules of DESIGN.md. Mutating operations that declare 409/412 but yield no
 scenario are listed with the reason; those that declare neither are warned about.
-Nothing is sent to any API. Exit 0 whatever is found; 2 when the spec cannot be loaded.`,
+The statuses each scenario expects come from the operation's x-conflict expect, else an
+--expect for its kind, else the --profile (rfc9110 unless told), as run would expect them.
+Nothing is sent to any API. Exit 0 whatever is found; 2 when the spec cannot be loaded
+or a flag is wrong.`,
 		Example: `  conflictcheck plan --spec openapi.yaml
-  conflictcheck plan --spec openapi.yaml --overlay conflicts.overlay.yaml --json`,
+  conflictcheck plan --spec openapi.yaml --overlay conflicts.overlay.yaml --json
+  conflictcheck plan --spec openapi.yaml --profile google --expect capacity=409`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			pr, err := profiles.profile()
+			if err != nil {
+				return err
+			}
 			doc, err := specload.Load(cmd.Context(), spec, loadOpt)
 			if err != nil {
 				return err
 			}
-			p, err := plan.New(doc, plan.Options{})
+			p, err := plan.New(doc, plan.Options{Profile: pr})
 			if err != nil {
 				return err
 			}
@@ -44,6 +53,7 @@ Nothing is sent to any API. Exit 0 whatever is found; 2 when the spec cannot be 
 	f.StringArrayVar(&loadOpt.Overlays, "overlay", nil, "OpenAPI Overlay 1.0 document applied before planning (repeatable, in order)")
 	f.BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	f.BoolVar(&loadOpt.AllowRemoteRefs, "allow-remote-refs", false, "follow $refs to absolute paths, outside the spec's folder, or to URLs")
+	profiles.register(f)
 	_ = cmd.MarkFlagRequired("spec")
 	return cmd
 }

@@ -71,6 +71,7 @@ type runFlags struct {
 	ca          string
 	verbose     bool
 	dryRun      bool
+	profiles    profileFlags
 }
 
 func newRunCmd() *cobra.Command {
@@ -127,6 +128,7 @@ error, or a target that does not serve the API; 130 a second interrupt.`,
 	f.BoolVar(&fl.insecure, "insecure", false, "do not verify the target's TLS certificate")
 	f.StringVar(&fl.ca, "ca", "", "PEM file of the CA that signed the target's TLS certificate")
 	f.BoolVarP(&fl.verbose, "verbose", "v", false, "also print Ginkgo's verbose output")
+	fl.profiles.register(f)
 	f.BoolVar(&fl.dryRun, "dry-run", false, "print every request the run would send (secrets redacted) and a bound on their number; send none")
 	return cmd
 }
@@ -165,12 +167,16 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	pr, err := fl.profiles.profile()
+	if err != nil {
+		return err
+	}
 
 	doc, err := loadSpec(ctx, fl)
 	if err != nil {
 		return err
 	}
-	p, err := plan.New(doc, plan.Options{Concurrency: fl.concurrency})
+	p, err := plan.New(doc, plan.Options{Concurrency: fl.concurrency, Profile: pr})
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,9 @@ type Request struct {
 	Path   string
 	Header http.Header
 	Body   []byte
+	// PathParams are the values put into Path's template, by name, for $request.path
+	// expressions bound to the exchange; they are not sent.
+	PathParams map[string]string
 }
 
 // Captured is the request as it was sent, with sensitive header values redacted.
@@ -66,6 +69,8 @@ type Captured struct {
 	URL    string      `json:"url"`
 	Header http.Header `json:"header,omitempty"`
 	Body   []byte      `json:"body,omitempty"`
+	// PathParams are Request.PathParams.
+	PathParams map[string]string `json:"path_params,omitempty"`
 }
 
 // ErrorKind classifies a transport failure.

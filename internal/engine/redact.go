@@ -73,10 +73,11 @@ func containsFold(list []string, s string) bool {
 // capture is req as sent to t, redacted.
 func (e *Engine) capture(t target, req Request) Captured {
 	return Captured{
-		Method: req.Method,
-		URL:    resolve(t, req.Path),
-		Header: Redact(req.Header, e.opts.Secrets),
-		Body:   req.Body,
+		Method:     req.Method,
+		URL:        resolve(t, req.Path),
+		Header:     Redact(req.Header, e.opts.Secrets),
+		Body:       req.Body,
+		PathParams: req.PathParams,
 	}
 }
 

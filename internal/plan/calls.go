@@ -25,6 +25,40 @@ func hasParam(op specload.Operation, name string) bool {
 	})
 }
 
+// headerParam is the declared spelling of op's header parameter name (case-insensitive).
+func headerParam(op specload.Operation, name string) (string, bool) {
+	for _, prm := range op.Parameters() {
+		if prm.In == openapi3.ParameterInHeader && strings.EqualFold(prm.Name, name) {
+			return prm.Name, true
+		}
+	}
+	return "", false
+}
+
+// idParam is the path parameter that names op's resource: the last parameter segment of its
+// path (declared, else a string one), or nil when the path has none.
+func idParam(op specload.Operation) *openapi3.Parameter {
+	segs := segments(op.Path)
+	for i := len(segs) - 1; i >= 0; i-- {
+		if !isParam(segs[i]) {
+			continue
+		}
+		name := segs[i][1 : len(segs[i])-1]
+		for _, prm := range op.Parameters() {
+			if prm.In == openapi3.ParameterInPath && prm.Name == name {
+				return prm
+			}
+		}
+		return &openapi3.Parameter{Name: name, In: openapi3.ParameterInPath, Required: true, Schema: stringSchemaRef()}
+	}
+	return nil
+}
+
+// hasPathParam reports whether the path template has the parameter name.
+func hasPathParam(path, name string) bool {
+	return slices.Contains(segments(path), "{"+name+"}")
+}
+
 // bare is a call to op with no subject: required non-path parameters synthesised, path
 // parameters synthesised too (nothing to bind them to).
 func (p *planner) bare(op specload.Operation) Call {
@@ -68,8 +102,15 @@ func (p *planner) call(sc *Scenario, from, to specload.Operation, bind map[strin
 		switch {
 		case props[name] != nil:
 			c.Params[name] = "$response.body#/" + name
+		case from.Method == http.MethodPut && hasPathParam(from.Path, name):
+			// A PUT names its resource in its own path: the id it was sent to is the id (its
+			// body may hold no id, or one of another kind).
+			c.Params[name] = "$request.path." + name
 		case props["id"] != nil:
 			c.Params[name] = "$response.body#/id"
+		case nestedProperty(props, name) != "":
+			// Kubernetes names an object at /metadata/name, its namespace at /metadata/namespace.
+			c.Params[name] = "$response.body#" + nestedProperty(props, name)
 		case declaresHeader(from.Op, "Location"):
 			c.Params[name] = "$response.header.Location"
 		default:
@@ -80,6 +121,17 @@ func (p *planner) call(sc *Scenario, from, to specload.Operation, bind map[strin
 		}
 	}
 	return c
+}
+
+// nestedProperty is the pointer of a property called name one object down in props (by the
+// members' names), e.g. /metadata/name, or "".
+func nestedProperty(props map[string]*openapi3.SchemaRef, name string) string {
+	for _, k := range slices.Sorted(maps.Keys(props)) {
+		if properties(props[k])[name] != nil {
+			return "/" + runtimeexpr.EscapeToken(k) + "/" + runtimeexpr.EscapeToken(name)
+		}
+	}
+	return ""
 }
 
 // linkTo finds a Link from one of from's 2xx responses to the operation to.
@@ -164,30 +216,45 @@ func (p *planner) bindForeignKeys(sc *Scenario, op specload.Operation, body any,
 	res := singular(lastStatic(subject.Path))
 	for _, name := range slices.Sorted(maps.Keys(properties(requestSchema(op.Op)))) {
 		if res != "" && foreignKey(name) == res {
-			m[name] = "$response.body#/id"
+			m[name] = idOf(*subject)
 			sc.Notes = append(sc.Notes, fmt.Sprintf("%s body %s: the id of the %s created by %s", op.ID, name, res, subject.ID))
 		}
 	}
 	return m
 }
 
-// uniquify makes the values at the key pointers of c's body (every top-level string field
-// when key is empty) unique to this run and equal for equal slots, and records them in
+// idOf is the runtime expression of the id of the resource op creates, read from its
+// exchange: its response body's id, else its Location header (an API may return the id only
+// there), else, for a PUT, the id it was sent to, else the body's id by guess.
+func idOf(op specload.Operation) string {
+	switch {
+	case properties(responseSchema(op.Op))["id"] != nil:
+		return "$response.body#/id"
+	case declaresHeader(op.Op, "Location"):
+		return "$response.header.Location"
+	}
+	if id := idParam(op); op.Method == http.MethodPut && id != nil {
+		return "$request.path." + id.Name
+	}
+	return "$response.body#/id"
+}
+
+// uniquify makes the values at the key pointers of c's body (every string member, nested ones
+// included, when key is empty) unique to this run and equal for equal slots, and records them in
 // c.Unique so that Plan.Rekey can make them anew.
 func (p *planner) uniquify(sc *Scenario, op specload.Operation, c *Call, key []string, slot string) {
 	m, ok := runtimeexpr.Clone(c.Body).(map[string]any)
 	if !ok {
 		return
 	}
-	props := properties(requestSchema(op.Op))
 	if len(key) == 0 {
-		for _, name := range slices.Sorted(maps.Keys(m)) {
-			s, isStr := m[name].(string)
-			ps := props[name]
-			if !isStr || runtimeexpr.IsExpression(s) || ps == nil || ps.Value == nil || len(ps.Value.Enum) > 0 || ps.Value.Format != "" {
+		// Nested ones too: Kubernetes keys an object by its /metadata/name.
+		for _, l := range leaves(m, requestSchema(op.Op), "", 0) {
+			s, isStr := l.value.(string)
+			if !isStr || runtimeexpr.IsExpression(s) || l.schema == nil || l.schema.Value == nil || len(l.schema.Value.Enum) > 0 || l.schema.Value.Format != "" {
 				continue
 			}
-			key = append(key, "/"+name)
+			key = append(key, l.ptr)
 		}
 	}
 	c.Body = m
@@ -201,6 +268,12 @@ func (p *planner) uniquify(sc *Scenario, op specload.Operation, c *Call, key []s
 // uniqueParam sets c's parameter name (an idempotency key) to a value unique to slot.
 func (p *planner) uniqueParam(c *Call, name, slot string) error {
 	return p.makeUnique(c, Unique{Param: name, Slot: slot})
+}
+
+// uniqueID sets c's path parameter id (a PUT's client-chosen id) to a value of its schema
+// unique to slot.
+func (p *planner) uniqueID(c *Call, id *openapi3.Parameter, slot string) error {
+	return p.makeUnique(c, Unique{Param: id.Name, Slot: slot + "/{" + id.Name + "}", param: id})
 }
 
 // makeUnique stores a fresh value for u (salted, when salt is not empty) into c and records u,
@@ -219,6 +292,16 @@ func setUnique(gen *synth.Generator, c *Call, u Unique, salt string) error {
 		slot += "#" + salt
 	}
 	switch {
+	case u.param != nil && u.param.Schema != nil:
+		v, err := gen.Unique(u.param.Schema, slot)
+		if err != nil {
+			return err
+		}
+		text, err := synth.FormatParam(u.param, v)
+		if err != nil {
+			return err
+		}
+		c.Params[u.Param] = text
 	case u.Param != "":
 		v, err := gen.Unique(stringSchemaRef(), slot)
 		if err != nil {
@@ -323,17 +406,39 @@ func properties(s *openapi3.SchemaRef) map[string]*openapi3.SchemaRef {
 	return out
 }
 
-// versionNames are body fields that hold a resource version by the conventions of real APIs.
-var versionNames = []string{"version", "_version", "rev", "_rev", "revision", "resourceversion", "lock_version", "lockversion", "etag", "_etag", "sequence_number"}
+// versionNames are body fields that hold a resource version by the conventions of real APIs:
+// CouchDB _rev, Kubernetes metadata.resourceVersion, Rails lock_version, AIP-154 etag.
+var versionNames = []string{"version", "_version", "rev", "_rev", "revision", "resourceversion", "resource_version", "lock_version", "lockversion", "etag", "_etag", "sequence_number"}
 
-// sharedVersionField is the JSON pointer of a version-like field present in both op's request
-// body and read's response body, or "".
+// maxVersionDepth bounds how deep in nested objects a version field is looked for
+// (/metadata/resourceVersion is one level down).
+const maxVersionDepth = 2
+
+// sharedVersionField is the JSON pointer of a version-like field present at the same place in
+// both op's request body and read's response body (the shallowest, by name), or "".
 func sharedVersionField(op, read specload.Operation) string {
-	req := properties(requestSchema(op.Op))
-	resp := properties(responseSchema(read.Op))
-	for _, name := range slices.Sorted(maps.Keys(req)) {
-		if slices.Contains(versionNames, strings.ToLower(name)) && resp[name] != nil {
-			return "/" + name
+	return versionPointer(requestSchema(op.Op), responseSchema(read.Op), 0)
+}
+
+// versionPointer finds a version-like member shared by the object schemas req and resp:
+// among their own members first, then within the members both have, depth-bounded.
+func versionPointer(req, resp *openapi3.SchemaRef, depth int) string {
+	rq, rs := properties(req), properties(resp)
+	names := slices.Sorted(maps.Keys(rq))
+	for _, name := range names {
+		if slices.Contains(versionNames, strings.ToLower(name)) && rs[name] != nil {
+			return "/" + runtimeexpr.EscapeToken(name)
+		}
+	}
+	if depth >= maxVersionDepth {
+		return ""
+	}
+	for _, name := range names {
+		if rs[name] == nil {
+			continue
+		}
+		if f := versionPointer(rq[name], rs[name], depth+1); f != "" {
+			return "/" + runtimeexpr.EscapeToken(name) + f
 		}
 	}
 	return ""
@@ -411,12 +516,13 @@ func resourcePath(path string) string {
 type index struct {
 	get      map[string]specload.Operation // GET by path
 	post     map[string]specload.Operation // POST by path
+	put      map[string]specload.Operation // PUT by path
 	childGet map[string]specload.Operation // collection path → GET on its one child resource
 	creates  map[string]specload.Operation // singular resource name → POST on its collection
 }
 
 func newIndex(ops []specload.Operation) index {
-	ix := index{get: map[string]specload.Operation{}, post: map[string]specload.Operation{},
+	ix := index{get: map[string]specload.Operation{}, post: map[string]specload.Operation{}, put: map[string]specload.Operation{},
 		childGet: map[string]specload.Operation{}, creates: map[string]specload.Operation{}}
 	for _, op := range ops {
 		switch op.Method {
@@ -429,6 +535,10 @@ func newIndex(ops []specload.Operation) index {
 				if _, ok := ix.childGet[coll]; !ok {
 					ix.childGet[coll] = op
 				}
+			}
+		case http.MethodPut:
+			if _, ok := ix.put[op.Path]; !ok {
+				ix.put[op.Path] = op
 			}
 		case http.MethodPost:
 			if _, ok := ix.post[op.Path]; !ok {
@@ -461,7 +571,8 @@ func (p *planner) readFor(path string) *specload.Operation {
 	return nil
 }
 
-// createFor is the POST on the collection of the resource an operation on path acts on.
+// createFor is the POST on the collection of the resource an operation on path acts on, else
+// the PUT on the resource itself when it creates (a client-chosen id).
 func (p *planner) createFor(path string) *specload.Operation {
 	res := resourcePath(path)
 	if res == "" {
@@ -470,5 +581,13 @@ func (p *planner) createFor(path string) *specload.Operation {
 	if op, ok := p.ix.post[res[:strings.LastIndex(res, "/")]]; ok {
 		return &op
 	}
+	if op, ok := p.ix.put[res]; ok && putCreates(op) {
+		return &op
+	}
 	return nil
+}
+
+// putCreates reports whether a PUT documents creating its resource: a 201, or If-None-Match.
+func putCreates(op specload.Operation) bool {
+	return declares(op.Op, http.StatusCreated) || hasParam(op, "If-None-Match")
 }

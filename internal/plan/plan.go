@@ -13,6 +13,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/conflictcheck/conflictcheck/internal/profile"
 	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
 	"github.com/conflictcheck/conflictcheck/internal/specload"
 	"github.com/conflictcheck/conflictcheck/internal/synth"
@@ -43,6 +44,10 @@ type Options struct {
 	RunID string
 	// Concurrency overrides the default number of racers (x-conflict's concurrency wins).
 	Concurrency int
+	// Profile gives the expected rejection statuses where x-conflict has no expect (the zero
+	// value is rfc9110): an operation's x-conflict expect wins, then the profile's overrides
+	// (--expect), then its rules.
+	Profile profile.Profile
 }
 
 // Plan is every scenario of a document plus what could not be covered.
@@ -94,12 +99,14 @@ type Call struct {
 }
 
 // Unique is one value of a call made unique per run: at a body pointer (made within the
-// request body's schema) or in a parameter, for a slot.
+// request body's schema) or in a parameter (made within the parameter's schema when it has
+// one: a PUT's client-chosen id), for a slot.
 type Unique struct {
 	Pointer string `json:"pointer,omitempty"`
 	Param   string `json:"param,omitempty"`
 	Slot    string `json:"slot"`
 	schema  *openapi3.SchemaRef
+	param   *openapi3.Parameter
 }
 
 // Scenario is one collision to fire and judge.
@@ -175,10 +182,10 @@ func New(doc *specload.Document, opts Options) (*Plan, error) {
 				scs = append(scs, p.declared(op, c))
 			}
 		} else {
-			sc, reason := p.infer(op)
+			inferred, reason := p.infer(op)
 			switch {
-			case sc != nil:
-				scs = append(scs, *sc)
+			case len(inferred) > 0:
+				scs = append(scs, inferred...)
 			case declares(op.Op, 409) || declares(op.Op, 412):
 				out.Uncovered = append(out.Uncovered, Uncovered{Operation: op.ID, Method: op.Method, Path: op.Path, Reason: reason})
 			default:
@@ -240,62 +247,78 @@ func (p *planner) declared(op specload.Operation, c xconflict.Conflict) Scenario
 	return sc
 }
 
-// infer applies DESIGN.md's inference rules to an operation without x-conflict, returning the
-// scenario, or the reason there is none.
-func (p *planner) infer(op specload.Operation) (*Scenario, string) {
-	var c xconflict.Conflict
-	var why string
+// infer applies DESIGN.md's inference rules to an operation without x-conflict, returning its
+// scenarios (a PUT may both create under If-None-Match and update under If-Match), or the reason
+// there is none.
+func (p *planner) infer(op specload.Operation) ([]Scenario, string) {
+	type found struct {
+		c   xconflict.Conflict
+		why string
+	}
+	var fs []found
+	add := func(kind xconflict.Kind, version *xconflict.Version, why string) {
+		fs = append(fs, found{xconflict.Conflict{Kind: kind, Version: version}, why})
+	}
 	segs := segments(op.Path)
 	switch {
 	case op.Method == http.MethodPost && hasParam(op, "Idempotency-Key"):
-		c.Kind, why = xconflict.IdempotencyKey, "POST with an Idempotency-Key header parameter"
+		add(xconflict.IdempotencyKey, nil, "POST with an Idempotency-Key header parameter")
 	case op.Method == http.MethodPost && declares(op.Op, 409) && len(segs) > 0 && !isParam(segs[len(segs)-1]) && (len(segs) < 2 || !isParam(segs[len(segs)-2])):
-		c.Kind, why = xconflict.DuplicateCreate, "POST on a collection that declares 409"
+		add(xconflict.DuplicateCreate, nil, "POST on a collection that declares 409")
+	case op.Method == http.MethodPost && declares(op.Op, http.StatusSeeOther) && isCollection(op.Path) && !isParam(segs[max(len(segs)-2, 0)]):
+		add(xconflict.DuplicateCreate, nil, "POST on a collection that declares 303 See Other, to the existing equivalent resource (RFC 9110 §9.3.3)")
 	case op.Method == http.MethodPost && declares(op.Op, 409) && len(segs) >= 2 && isParam(segs[len(segs)-2]):
-		c.Kind, why = xconflict.Transition, "POST on /things/{id}/verb that declares 409"
-	case (op.Method == http.MethodPut || op.Method == http.MethodPatch) && hasParam(op, "If-Match"):
-		c.Kind, why = xconflict.StaleUpdate, "PUT/PATCH with an If-Match parameter"
-		c.Version = &xconflict.Version{Header: "ETag"}
+		add(xconflict.Transition, nil, "POST on /things/{id}/verb that declares 409")
 	case op.Method == http.MethodPut || op.Method == http.MethodPatch:
+		if op.Method == http.MethodPut && hasParam(op, "If-None-Match") && idParam(op) != nil {
+			add(xconflict.DuplicateCreate, nil, "PUT with an If-None-Match header parameter: a create-only write on a client-chosen id (RFC 9110 §13.1.2)")
+		}
+		if hasParam(op, "If-Match") {
+			add(xconflict.StaleUpdate, &xconflict.Version{Header: "ETag"}, op.Method+" with an If-Match parameter")
+			break
+		}
 		read := p.readFor(op.Path)
 		field := ""
 		if read != nil {
 			field = sharedVersionField(op, *read)
 		}
-		if field == "" {
+		if field != "" {
+			add(xconflict.StaleUpdate, &xconflict.Version{Field: field}, fmt.Sprintf("%s with a version-like body field %s shared with %s", op.Method, field, read.ID))
+		} else if len(fs) == 0 {
 			if declares(op.Op, 409) || declares(op.Op, 412) {
-				return nil, "declares 409/412 but has no If-Match parameter and no version-like body field shared with its read operation: add x-conflict (kind stale-update, version)"
+				return nil, "declares 409/412 but has no If-Match or If-None-Match parameter and no version-like body field shared with its read operation: add x-conflict (kind stale-update, version; or duplicate-create)"
 			}
 			return nil, ""
 		}
-		c.Kind, why = xconflict.StaleUpdate, fmt.Sprintf("%s with a version-like body field %s shared with %s", op.Method, field, read.ID)
-		c.Version = &xconflict.Version{Field: field}
 	case op.Method == http.MethodDelete:
 		return nil, "a delete that declares 409 is a delete-in-use scenario, which needs x-conflict.dependent (the operation that creates a resource referencing this one)"
 	default:
-		return nil, "no inference rule matches (POST on a collection → duplicate-create; POST on /things/{id}/verb → transition; PUT/PATCH with If-Match or a version field → stale-update; POST with Idempotency-Key → idempotency-key): add x-conflict"
+		return nil, "no inference rule matches (POST on a collection → duplicate-create; POST on /things/{id}/verb → transition; PUT/PATCH with If-Match or a version field → stale-update; PUT with If-None-Match → duplicate-create; POST with Idempotency-Key → idempotency-key): add x-conflict"
 	}
-	sc := p.newScenario(op, c.Kind, FromInference)
-	sc.Notes = append(sc.Notes, "kind "+string(c.Kind)+": "+why)
-	p.build(&sc, op, c)
-	return &sc, ""
+	out := make([]Scenario, 0, len(fs))
+	for _, f := range fs {
+		sc := p.newScenario(op, f.c.Kind, FromInference)
+		sc.Notes = append(sc.Notes, "kind "+string(f.c.Kind)+": "+f.why)
+		p.build(&sc, op, f.c)
+		out = append(out, sc)
+	}
+	return out, ""
 }
 
 // build fills sc from the (possibly partial) x-conflict c: expectations, related operations,
 // calls and bodies.
 func (p *planner) build(sc *Scenario, op specload.Operation, c xconflict.Conflict) {
 	sc.Key, sc.Version, sc.Header, sc.Invariant = c.Key, c.Version, c.Header, c.Invariant
-	sc.Expect = c.Expect
-	if len(sc.Expect) == 0 {
-		sc.Expect = defaultExpect(op, c)
-		sc.Notes = append(sc.Notes, fmt.Sprintf("expect %v: default for %s", sc.Expect, c.Kind))
-	}
 
 	sc.Subject = c.Subject
 	if sc.Subject == "" && c.Kind != xconflict.DuplicateCreate && c.Kind != xconflict.IdempotencyKey && c.Kind != xconflict.Capacity {
 		if s := p.createFor(op.Path); s != nil {
+			how := "the POST on the collection of " + op.Path
+			if s.Method == http.MethodPut {
+				how = "the PUT that creates " + resourcePath(op.Path) + " (no POST on its collection)"
+			}
 			sc.Subject = s.ID
-			sc.Notes = append(sc.Notes, fmt.Sprintf("subject %s: the POST on the collection of %s", s.ID, op.Path))
+			sc.Notes = append(sc.Notes, fmt.Sprintf("subject %s: %s", s.ID, how))
 		}
 	}
 	sc.Read = c.Read
@@ -305,6 +328,7 @@ func (p *planner) build(sc *Scenario, op specload.Operation, c xconflict.Conflic
 			sc.Notes = append(sc.Notes, fmt.Sprintf("read %s: the GET on the resource of %s", r.ID, op.Path))
 		}
 	}
+	p.expect(sc, op, c)
 
 	var subject *specload.Operation
 	if sc.Subject != "" {
@@ -319,7 +343,7 @@ func (p *planner) build(sc *Scenario, op specload.Operation, c xconflict.Conflic
 
 	switch c.Kind {
 	case xconflict.DuplicateCreate:
-		p.duplicateCreate(sc, op, c)
+		p.duplicateCreate(sc, op, subject, c)
 	case xconflict.StaleUpdate:
 		p.staleUpdate(sc, op, subject, c)
 	case xconflict.Transition:
@@ -373,31 +397,105 @@ func (s Scenario) BindingSummary() string {
 	return strings.Join(parts, ", ")
 }
 
-// defaultExpect is DESIGN.md's default expect for a kind on op.
-func defaultExpect(op specload.Operation, c xconflict.Conflict) []int {
-	switch {
-	case c.Kind == xconflict.StaleUpdate && (c.Version == nil || c.Version.Header != ""):
-		if declares(op.Op, 409) {
-			return []int{412, 409}
+// expect sets sc.Expect: x-conflict's expect, which the spec's author wrote for this operation,
+// else the profile's (an --expect override of the kind first) for the scenario's mechanism,
+// with a note saying where it came from.
+func (p *planner) expect(sc *Scenario, op specload.Operation, c xconflict.Conflict) {
+	if len(c.Expect) > 0 {
+		sc.Expect = c.Expect
+		if spec, ok := p.opts.Profile.Overridden(c.Kind); ok {
+			sc.Notes = append(sc.Notes, fmt.Sprintf("expect %v: x-conflict's, which wins over --expect %s", sc.Expect, spec))
 		}
-		return []int{412}
-	default:
-		return []int{409}
+		return
 	}
+	declared := func(status int) bool { return declares(op.Op, status) }
+	if c.Kind == xconflict.DeleteInUse {
+		// The statuses a profile accepts where declared are the losing dependent's answers.
+		if dep, ok := p.doc.Operation(c.Dependent); ok {
+			declared = func(status int) bool { return declares(dep.Op, status) }
+		}
+	}
+	codes, why := p.opts.Profile.Expect(c.Kind, p.mechanism(sc, op, c), declared)
+	sc.Expect = codes
+	sc.Notes = append(sc.Notes, fmt.Sprintf("expect %v: %s", codes, why))
 }
 
-// duplicateCreate races N identical creates whose key is unique to this run.
-func (p *planner) duplicateCreate(sc *Scenario, op specload.Operation, c xconflict.Conflict) {
-	racer, ok := p.racer(sc, op, nil, c)
+// mechanism is how sc's racers conflict, where profiles tell mechanisms apart: a PUT with
+// If-None-Match creates conditionally; a stale-update's version travels in a header unless
+// x-conflict or the body says otherwise; idempotency racers meet in flight.
+func (p *planner) mechanism(sc *Scenario, op specload.Operation, c xconflict.Conflict) profile.Mechanism {
+	switch c.Kind {
+	case xconflict.DuplicateCreate:
+		if op.Method == http.MethodPut && hasParam(op, "If-None-Match") {
+			return profile.MechanismIfNoneMatch
+		}
+		return profile.MechanismCreate
+	case xconflict.StaleUpdate:
+		switch {
+		case c.Version != nil && c.Version.Field != "":
+			return profile.MechanismBodyVersion
+		case c.Version != nil, hasParam(op, "If-Match"):
+			return profile.MechanismIfMatch
+		}
+		if r, ok := p.doc.Operation(sc.Read); ok && sharedVersionField(op, r) != "" {
+			return profile.MechanismBodyVersion
+		}
+		return profile.MechanismIfMatch
+	case xconflict.IdempotencyKey:
+		return profile.MechanismInFlight
+	}
+	return profile.MechanismAny
+}
+
+// duplicateCreate races N identical creates whose key is unique to this run: a POST's body key,
+// or a PUT's client-chosen id (its last path parameter), sent with If-None-Match: * when the
+// operation takes it.
+func (p *planner) duplicateCreate(sc *Scenario, op specload.Operation, subject *specload.Operation, c xconflict.Conflict) {
+	put := op.Method == http.MethodPut
+	if !put {
+		// A POST's racers stand alone: its key is in the body.
+		subject = nil
+	}
+	racer, ok := p.racer(sc, op, subject, c)
 	if !ok {
 		return
 	}
-	if len(c.Key) == 0 {
+	if put {
+		id := idParam(op)
+		if id == nil {
+			sc.Blocked = "a duplicate-create by PUT needs a path parameter to hold the client-chosen id"
+			return
+		}
+		if name, ok := headerParam(op, "If-None-Match"); ok {
+			racer.Params[name] = "*"
+			sc.Notes = append(sc.Notes, "racers: identical PUTs of one new id with If-None-Match: * (create only if absent, RFC 9110 §13.1.2)")
+		} else {
+			sc.Notes = append(sc.Notes, "racers: identical PUTs of one new id, without If-None-Match (the operation takes none): the API must refuse a PUT on an id that exists rather than replace it")
+		}
+		if err := p.uniqueID(&racer, id, sc.ID); err != nil {
+			sc.Blocked = fmt.Sprintf("cannot make path parameter %s unique: %v", id.Name, err)
+			return
+		}
+		sc.Notes = append(sc.Notes, fmt.Sprintf("key: path parameter %s, unique to this run and made anew for every attempt, the probe and the retry", id.Name))
+	} else if len(c.Key) == 0 {
 		sc.Notes = append(sc.Notes, "key: the whole body (no x-conflict.key); its string fields are made unique to this run")
 	}
 	p.uniquify(sc, op, &racer, c.Key, sc.ID)
 	sc.Racers = []Call{racer}
-	sc.ListCall = p.listCall(sc, op, c.Key)
+	if !put {
+		sc.ListCall = p.listCall(sc, op, c.Key)
+	}
+}
+
+// createKeys makes the key of a duplicate-create's call c anew for slot: its body key and, for
+// a PUT, its id.
+func (p *planner) createKeys(sc *Scenario, op specload.Operation, c *Call, slot string) {
+	p.uniquify(sc, op, c, sc.Key, slot)
+	if id := idParam(op); op.Method == http.MethodPut && id != nil {
+		if err := p.uniqueID(c, id, slot); err != nil {
+			sc.Notes = append(sc.Notes, fmt.Sprintf("path parameter %s cannot be made unique for %s (%v)", id.Name, slot, err))
+		}
+	}
 }
 
 // listCall is the GET on a create's collection filtered by every member of key through the
@@ -423,7 +521,8 @@ func (p *planner) listCall(sc *Scenario, op specload.Operation, key []string) *C
 	return &c
 }
 
-// staleUpdate races N updates of one subject, all from the version read before the race.
+// staleUpdate races N updates of one subject, all from the version read before the race, each
+// with a payload of its own where the body allows.
 func (p *planner) staleUpdate(sc *Scenario, op specload.Operation, subject *specload.Operation, c xconflict.Conflict) {
 	if subject == nil {
 		sc.Blocked = "no operation creates the resource to update: add x-conflict.subject"
@@ -448,7 +547,21 @@ func (p *planner) staleUpdate(sc *Scenario, op specload.Operation, subject *spec
 	if !ok {
 		return
 	}
-	sc.Racers = []Call{racer}
+	// Every racer writes its own payload: a loser's write then shows in the state, and no loser
+	// can rightly be answered 2xx as a write that already appears applied (RFC 9110 §13.1.1).
+	others, ptr := p.otherPayloads(op, racer, sc.Version, sc.ID, max(sc.Concurrency, 2)-1)
+	sc.Racers = append([]Call{racer}, others...)
+	switch {
+	case len(others) > 0 && len(sc.Racers) >= sc.Concurrency:
+		sc.Notes = append(sc.Notes, fmt.Sprintf("racers: %d payloads, differing at %s, so that a loser's write shows in the state", len(sc.Racers), ptr))
+	case len(others) > 0 && c.Concurrency == 0:
+		sc.Concurrency = len(sc.Racers)
+		sc.Notes = append(sc.Notes, fmt.Sprintf("racers: %d payloads, differing at %s (all the body admits), so that a loser's write shows in the state; concurrency %d, a racer per payload, so that no loser can rightly be answered 2xx as already applied (RFC 9110 §13.1.1)", len(sc.Racers), ptr, sc.Concurrency))
+	case len(others) > 0:
+		sc.Notes = append(sc.Notes, fmt.Sprintf("racers: %d payloads, differing at %s, cycled over %d racers: a loser with the winner's payload may rightly get 2xx, as already applied (RFC 9110 §13.1.1)", len(sc.Racers), ptr, sc.Concurrency))
+	case racer.Body != nil:
+		sc.Notes = append(sc.Notes, "racers: one payload (no member of the body can vary): a loser's write cannot be told from the winner's, and may rightly get 2xx as already applied (RFC 9110 §13.1.1)")
+	}
 }
 
 // transition races the racer operations (default: this one) on one subject.
@@ -627,7 +740,14 @@ func (p *planner) setup(sc *Scenario, subject specload.Operation, depth int) []C
 		sc.Blocked = "setup " + subject.ID + ": " + blocked
 	}
 	call.Body = body
-	p.uniquify(sc, subject, &call, p.keyOf(subject), fmt.Sprintf("%s/setup%d", sc.ID, depth))
+	slot := fmt.Sprintf("%s/setup%d", sc.ID, depth)
+	p.uniquify(sc, subject, &call, p.keyOf(subject), slot)
+	if id := idParam(subject); subject.Method == http.MethodPut && id != nil {
+		// A PUT creates at the id it is given: a fresh one per subject.
+		if err := p.uniqueID(&call, id, slot); err != nil {
+			sc.Notes = append(sc.Notes, fmt.Sprintf("setup %s: path parameter %s cannot be made unique (%v): reruns may reuse a resource", subject.ID, id.Name, err))
+		}
+	}
 	call.Body = p.bindForeignKeys(sc, subject, call.Body, parent)
 	return append(pre, call)
 }

@@ -1,9 +1,11 @@
 package plan
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 
+	"github.com/conflictcheck/conflictcheck/internal/profile"
 	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
 	"github.com/conflictcheck/conflictcheck/internal/specload"
 	"github.com/conflictcheck/conflictcheck/internal/xconflict"
@@ -33,15 +35,19 @@ func (p *planner) probe(sc *Scenario, op specload.Operation) {
 	r := sc.Racers
 	switch sc.Kind {
 	case xconflict.DuplicateCreate:
-		// Its own key: the race's key must still be free when the race starts.
+		// Its own key (a PUT: its own id): the race's must still be free when the race starts.
 		c := cloneCall(r[0])
-		p.uniquify(sc, op, &c, sc.Key, sc.ID+"/probe")
+		p.createKeys(sc, op, &c, sc.ID+"/probe")
 		sc.Probe = &Probe{Calls: []Call{c, c}, Expect: sc.Expect}
 		retry := cloneCall(r[0])
-		p.uniquify(sc, op, &retry, sc.Key, sc.ID+"/retry")
+		p.createKeys(sc, op, &retry, sc.ID+"/retry")
 		sc.Retry = &retry
 	case xconflict.StaleUpdate:
-		sc.Probe = &Probe{Calls: []Call{r[0], r[0]}, Expect: sc.Expect, SameVersion: true}
+		// The second call sends the other racer's payload, not the first's again: RFC 9110
+		// §13.1.1 lets a server answer 2xx to an If-Match write whose change already appears
+		// applied, so a stale resend of the same payload may rightly succeed and would misjudge
+		// such a server. (Without a second payload, the first is all there is.)
+		sc.Probe = &Probe{Calls: []Call{r[0], r[len(r)-1]}, Expect: sc.Expect, SameVersion: true}
 	case xconflict.Transition:
 		sc.Probe = &Probe{Calls: []Call{r[0], r[len(r)-1]}, Expect: sc.Expect}
 	case xconflict.DeleteInUse:
@@ -54,14 +60,15 @@ func (p *planner) probe(sc *Scenario, op specload.Operation) {
 			return
 		}
 		second := cloneCall(first)
-		changed, ok := varyBody(second.Body)
+		changed, ok := varyBody(second.Body, "")
 		if !ok {
 			sc.Notes = append(sc.Notes, "no sequential probe: the body has no literal field to vary for a same-key, other-payload request")
 			return
 		}
 		second.Body = changed
-		sc.Probe = &Probe{Calls: []Call{first, second}, Expect: []int{422}}
-		sc.Notes = append(sc.Notes, "probe: the key reused with another payload must get 422 (DESIGN.md)")
+		expect, why := p.opts.Profile.Expect(xconflict.IdempotencyKey, profile.MechanismKeyReused, func(status int) bool { return declares(op.Op, status) })
+		sc.Probe = &Probe{Calls: []Call{first, second}, Expect: expect}
+		sc.Notes = append(sc.Notes, fmt.Sprintf("probe: the key reused with another payload must get %v: %s", expect, why))
 	case xconflict.Capacity:
 		// No retry: resolving an exhausted quantity means raising it, which only the API's own
 		// operations can do (x-conflict.resolve).
@@ -78,16 +85,18 @@ func (p *planner) retryWithNewKey(sc *Scenario, header string) {
 	sc.Retry = &retry
 }
 
-// varyBody returns a copy of body with one literal field changed: the first number (sorted by
-// name) incremented, else the first string suffixed.
-func varyBody(body any) (any, bool) {
+// varyBody returns a copy of body with one literal member but skip changed: the first number
+// (sorted by name) incremented, else the first string suffixed.
+func varyBody(body any, skip string) (any, bool) {
 	m, ok := runtimeexpr.Clone(body).(map[string]any)
 	if !ok {
 		return nil, false
 	}
 	names := make([]string, 0, len(m))
 	for k := range m {
-		names = append(names, k)
+		if k != skip {
+			names = append(names, k)
+		}
 	}
 	sort.Strings(names)
 	for _, k := range names {

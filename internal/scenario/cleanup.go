@@ -19,7 +19,8 @@ import (
 const cleanupBound = 60 * time.Second
 
 // track records the resource a successful create made, once: a POST on a collection, or a
-// PUT that answered 201 Created (PUT-to-create with a client-chosen id).
+// PUT-to-create with a client-chosen id (a PUT that answered 201 Created, or any 2xx to one
+// sent with If-None-Match: *).
 func (r *runner) track(c plan.Call, x engine.Exchange) {
 	if !x.OK() {
 		return
@@ -28,7 +29,7 @@ func (r *runner) track(c plan.Call, x engine.Exchange) {
 	switch {
 	case c.Method == http.MethodPost:
 		path, template = r.resourcePath(c, x)
-	case c.Method == http.MethodPut && x.Status == http.StatusCreated:
+	case c.Method == http.MethodPut && (x.Status == http.StatusCreated || x.Request.Header.Get("If-None-Match") == "*"):
 		path, template = requestPath(x), c.Path
 	}
 	if path == "" {

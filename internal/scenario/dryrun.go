@@ -109,7 +109,7 @@ type dryRun struct {
 type creation struct {
 	call plan.Call
 	// template is the path template of what it creates; put says it is a PUT that creates
-	// only when answered 201 Created.
+	// only when answered 201 Created, or 2xx when sent with If-None-Match: *.
 	template string
 	put      bool
 	// n and nWithPushback bound how many resources it creates.
@@ -419,7 +419,7 @@ func (d *dryRun) build(c plan.Call, of string, v *dryVersion) (engine.Request, e
 }
 
 // creates records that c, sent perSend requests at a time, times (timesWithPushback) times,
-// may create resources: a POST on a collection with an item path, or a PUT answered 201
+// may create resources: a POST on a collection with an item path, or a PUT-to-create
 // (one resource per target for the requests sent together, which share their path).
 func (d *dryRun) creates(c plan.Call, perSend, times, timesWithPushback int) {
 	switch c.Method {
@@ -470,7 +470,7 @@ func (d *dryRun) cleanup() {
 		slices.Sort(g.putOps)
 		by := slices.Clone(g.ops)
 		for _, op := range g.putOps {
-			by = append(by, op+" (when it answers 201 Created)")
+			by = append(by, op+" (when it creates: 201 Created, or 2xx to If-None-Match: *)")
 		}
 		what := fmt.Sprintf("%s creates at %s", strings.Join(by, " or "), g.template)
 		if !g.delete {

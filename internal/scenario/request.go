@@ -49,6 +49,7 @@ func buildRequest(doc *specload.Document, c plan.Call, bound *engine.Exchange, e
 	query := url.Values{}
 	rawQuery := map[string]bool{} // query parameters holding a placeholder, left unescaped
 	header := http.Header{}
+	pathParams := map[string]string{}
 	for _, name := range slices.Sorted(maps.Keys(c.Params)) {
 		p := declared[name]
 		if p == nil {
@@ -77,6 +78,7 @@ func buildRequest(doc *specload.Document, c plan.Call, bound *engine.Exchange, e
 			}
 			path = strings.ReplaceAll(path, "{"+name+"}", url.PathEscape(v))
 			bare = strings.ReplaceAll(bare, "{"+name+"}", url.PathEscape(v))
+			pathParams[name] = v
 		case openapi3.ParameterInHeader:
 			header.Set(name, v)
 		case openapi3.ParameterInCookie:
@@ -119,7 +121,11 @@ func buildRequest(doc *specload.Document, c plan.Call, bound *engine.Exchange, e
 			header.Set("Content-Type", cmp.Or(c.ContentType, "application/json"))
 		}
 	}
-	return engine.Request{Method: c.Method, Path: path, Header: header, Body: body}, nil
+	req := engine.Request{Method: c.Method, Path: path, Header: header, Body: body}
+	if len(pathParams) > 0 {
+		req.PathParams = pathParams
+	}
+	return req, nil
 }
 
 // encodeQuery is query.Encode, except that the values of the raw parameters (placeholders)
@@ -170,6 +176,7 @@ func evalContext(x *engine.Exchange) runtimeexpr.Context {
 	c := runtimeexpr.Context{
 		Method:     x.Request.Method,
 		Request:    runtimeexpr.Message{Header: x.Request.Header, Body: x.Request.Body},
+		PathParams: x.Request.PathParams,
 		StatusCode: x.Status,
 		Response:   runtimeexpr.Message{Header: x.Header, Body: x.Body},
 	}
