@@ -208,7 +208,7 @@ func (r *runner) setup(fresh bool) ([]engine.Exchange, error) {
 			out = append(out, *x)
 		}
 		if err != nil {
-			return out, fmt.Errorf("setup %s: %w", callName(c), err)
+			return out, fmt.Errorf("setup: %w", err)
 		}
 		if !x.OK() {
 			return out, fmt.Errorf("setup %s answered %s", callName(c), statusText(x))
