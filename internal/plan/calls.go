@@ -258,11 +258,61 @@ func (p *planner) uniquify(sc *Scenario, op specload.Operation, c *Call, key []s
 		}
 	}
 	c.Body = m
-	for _, ptr := range key {
-		if err := p.makeUnique(c, Unique{Pointer: ptr, Slot: slot + ptr, schema: requestSchema(op.Op)}); err != nil {
-			sc.Notes = append(sc.Notes, fmt.Sprintf("key %s cannot be made unique per run (%v): reruns may collide with leftovers", ptr, err))
+	us := make([]Unique, len(key))
+	for i, ptr := range key {
+		us[i] = Unique{Pointer: ptr, Slot: slot + ptr, schema: requestSchema(op.Op)}
+	}
+	if setUniques(p.gen, c, us, "") == nil {
+		return
+	}
+	// One of them breaks the body: find which, one at a time.
+	for _, u := range us {
+		if err := p.makeUnique(c, u); err != nil {
+			sc.Notes = append(sc.Notes, fmt.Sprintf("key %s cannot be made unique per run (%v): reruns may collide with leftovers", u.Pointer, err))
 		}
 	}
+}
+
+// setUniques is setUnique for each of us, the body members among them made and checked
+// together (synth.UniqueAtEach) when they share one schema; it changes c only when all
+// succeed.
+func setUniques(gen *synth.Generator, c *Call, us []Unique, salt string) error {
+	out := cloneCall(*c)
+	var ptrs, slots []string
+	var schema *openapi3.SchemaRef
+	for _, u := range us {
+		if u.param == nil && u.Param == "" && u.schema != nil && (schema == nil || schema == u.schema) {
+			schema = u.schema
+			ptrs, slots = append(ptrs, u.Pointer), append(slots, saltSlot(u.Slot, salt))
+			continue
+		}
+		if err := setUnique(gen, &out, u, salt); err != nil {
+			return fmt.Errorf("%s%s: %w", u.Pointer, u.Param, err)
+		}
+	}
+	if len(ptrs) > 0 {
+		body, err := gen.UniqueAtEach(schema, out.Body, ptrs, slots)
+		if err != nil {
+			return err
+		}
+		out.Body = body
+		for _, u := range us {
+			if slices.Contains(ptrs, u.Pointer) && u.Param == "" {
+				out.Unique = slices.DeleteFunc(slices.Clone(out.Unique), func(x Unique) bool { return x.Pointer == u.Pointer && x.Param == "" })
+				out.Unique = append(out.Unique, u)
+			}
+		}
+	}
+	*c = out
+	return nil
+}
+
+// saltSlot is slot salted for a re-keyed value; slot itself when salt is empty.
+func saltSlot(slot, salt string) string {
+	if salt == "" {
+		return slot
+	}
+	return slot + "#" + salt
 }
 
 // uniqueParam sets c's parameter name (an idempotency key) to a value unique to slot.
@@ -287,10 +337,7 @@ func (p *planner) makeUnique(c *Call, u Unique) error {
 // its schema within the request body's (synth.UniqueAt); a parameter, or a body without a
 // schema, gets a unique string.
 func setUnique(gen *synth.Generator, c *Call, u Unique, salt string) error {
-	slot := u.Slot
-	if salt != "" {
-		slot += "#" + salt
-	}
+	slot := saltSlot(u.Slot, salt)
 	switch {
 	case u.param != nil && u.param.Schema != nil:
 		v, err := gen.Unique(u.param.Schema, slot)
@@ -336,10 +383,8 @@ func (p *Plan) Rekey(c Call, salt string) (Call, error) {
 		return Call{}, errors.New("rekey: the plan has no generator (it was not made by plan.New)")
 	}
 	out := cloneCall(c)
-	for _, u := range c.Unique {
-		if err := setUnique(p.gen, &out, u, salt); err != nil {
-			return Call{}, fmt.Errorf("rekey %s %s%s: %w", c.Operation, u.Pointer, u.Param, err)
-		}
+	if err := setUniques(p.gen, &out, c.Unique, salt); err != nil {
+		return Call{}, fmt.Errorf("rekey %s %s %s: %w", c.Operation, c.Method, c.Path, err)
 	}
 	return out, nil
 }
