@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conflictcheck/conflictcheck/internal/preflight/hostile"
 	"github.com/conflictcheck/conflictcheck/reference-server/api"
 	"github.com/conflictcheck/conflictcheck/reference-server/store"
 )
@@ -266,8 +266,8 @@ func TestBarrierExchanges(t *testing.T) {
 }
 
 func TestBarrierTransportErrorsAreData(t *testing.T) {
-	refused := closedURL(t)
-	silent := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	refused := hostile.Refused(t)
+	silent := hostile.Silent(t)
 	tlsSrv, _ := testServer(t, http.NotFoundHandler(), true)
 	for _, tc := range []struct {
 		name, target string

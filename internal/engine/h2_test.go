@@ -20,15 +20,14 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/conflictcheck/conflictcheck/internal/preflight/hostile"
 )
 
 // h2TLSServer is an httptest server speaking HTTP/2 over TLS, and a client config trusting it.
 func h2TLSServer(t *testing.T, h http.Handler) (*httptest.Server, *tls.Config) {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(h)
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
+	srv := hostile.TLS(t, h)
 	return srv, trustConfig(srv)
 }
 
@@ -288,7 +287,7 @@ func TestH2BodyCap(t *testing.T) {
 
 func TestH2DialFailureIsData(t *testing.T) {
 	srv, _ := testServer(t, http.HandlerFunc(h2Echo), false)
-	closed := closedURL(t)
+	closed := hostile.Refused(t)
 	reqs := []Request{{Method: "GET"}, {Method: "GET"}, {Method: "GET"}, {Method: "GET"}}
 	out := fire(t, H2, Options{Timeout: 5 * time.Second}, []string{srv.URL, closed}, reqs)
 	for i, x := range out.Exchanges {
@@ -333,7 +332,7 @@ func TestSpeaksH2(t *testing.T) {
 	t.Cleanup(tlsH1.Close)
 	tlsH1.Config.ErrorLog = quietLog
 	tlsH2.Config.ErrorLog = quietLog
-	silent := h2RawServer(t, func(t *testing.T, c *h2RawConn) { _, _ = io.Copy(io.Discard, c.conn) })
+	silent := hostile.Silent(t)
 	for _, tc := range []struct {
 		name string
 		url  string
@@ -409,7 +408,7 @@ type h2RawRequest struct {
 // h2RawServer serves every connection with serve and returns the server's URL.
 func h2RawServer(t *testing.T, serve func(t *testing.T, c *h2RawConn)) string {
 	t.Helper()
-	return rawServer(t, func(conn net.Conn) {
+	return hostile.Raw(t, func(conn net.Conn) {
 		c := &h2RawConn{conn: conn, fr: http2.NewFramer(conn, conn), connWin: h2DefaultWindow, streamWin: map[uint32]int64{}}
 		c.fr.ReadMetaHeaders = hpack.NewDecoder(h2TableSize, nil)
 		c.henc = hpack.NewEncoder(&c.hbuf)

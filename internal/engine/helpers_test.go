@@ -3,15 +3,13 @@ package engine
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/conflictcheck/conflictcheck/internal/preflight/hostile"
 )
 
 // fire fires reqs at targets with strategy st, failing the test on a Go error, on another
@@ -57,49 +55,7 @@ func testServer(t *testing.T, h http.Handler, tlsOn bool) (srv *httptest.Server,
 
 // trustConfig is a client TLS config that trusts srv's certificate.
 func trustConfig(srv *httptest.Server) *tls.Config {
-	pool := x509.NewCertPool()
-	pool.AddCert(srv.Certificate())
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-}
-
-// rawServer is a TCP listener on 127.0.0.1 whose every connection is handed to serve; it
-// returns the listener's base URL.
-func rawServer(t *testing.T, serve func(c net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				serve(c)
-			})
-		}
-	})
-	return "http://" + ln.Addr().String()
-}
-
-// closedURL is the base URL of a loopback port nobody listens on.
-func closedURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return "http://" + ln.Addr().String()
+	return &tls.Config{RootCAs: hostile.Trust(srv), MinVersion: tls.VersionTLS12}
 }
 
 // copies is n copies of req.

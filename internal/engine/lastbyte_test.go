@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/conflictcheck/conflictcheck/internal/preflight/hostile"
 )
 
 // lbReadRequest reads one request from c, body included.
@@ -123,7 +125,7 @@ func TestLastByteHandlersOverlap(t *testing.T) {
 
 func TestLastByteWireFormat(t *testing.T) {
 	got := make(chan string, 1)
-	base := rawServer(t, func(c net.Conn) {
+	base := hostile.Raw(t, func(c net.Conn) {
 		var sent bytes.Buffer
 		if _, _, err := lbReadRequest(lbTee{c, &sent}); err == nil {
 			io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
@@ -162,7 +164,7 @@ func (c lbTee) Read(p []byte) (int, error) {
 
 func TestLastByteUnserialisableRequestIsNotSent(t *testing.T) {
 	var conns atomic.Int32
-	base := rawServer(t, func(c net.Conn) { conns.Add(1) })
+	base := hostile.Raw(t, func(c net.Conn) { conns.Add(1) })
 	out := fire(t, LastByte, Options{Timeout: 2 * time.Second}, []string{base}, []Request{
 		{Method: "GET", Path: "/", Header: http.Header{"X-A": {"a\r\nX-Injected: 1"}}},
 		{Method: "GET", Path: "/", Header: http.Header{"Bad Name": {"a"}}},
@@ -187,7 +189,7 @@ func TestLastByteEarlyCloseIsReset(t *testing.T) {
 		{"half a chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			base := rawServer(t, func(c net.Conn) {
+			base := hostile.Raw(t, func(c net.Conn) {
 				if _, _, err := lbReadRequest(c); err == nil {
 					io.WriteString(c, tc.reply)
 				}
@@ -201,7 +203,7 @@ func TestLastByteEarlyCloseIsReset(t *testing.T) {
 }
 
 func TestLastByteTimeout(t *testing.T) {
-	base := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	base := hostile.Silent(t)
 	start := time.Now()
 	out := fire(t, LastByte, Options{Timeout: 300 * time.Millisecond}, []string{base}, copies(4, Request{Method: "GET", Path: "/"}))
 	if d := time.Since(start); d > 3*time.Second {
@@ -216,7 +218,7 @@ func TestLastByteTimeout(t *testing.T) {
 }
 
 func TestLastByteContextCancelled(t *testing.T) {
-	base := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	base := hostile.Silent(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -240,7 +242,7 @@ func TestLastByteGarbageIsProtocolError(t *testing.T) {
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
 	} {
 		t.Run(reply[:12], func(t *testing.T) {
-			base := rawServer(t, func(c net.Conn) {
+			base := hostile.Raw(t, func(c net.Conn) {
 				if _, _, err := lbReadRequest(c); err == nil {
 					io.WriteString(c, reply)
 				}
@@ -266,7 +268,7 @@ func TestLastByteBodyCap(t *testing.T) {
 }
 
 func TestLastByteInterimResponsesAreSkipped(t *testing.T) {
-	base := rawServer(t, func(c net.Conn) {
+	base := hostile.Raw(t, func(c net.Conn) {
 		if _, _, err := lbReadRequest(c); err == nil {
 			io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
@@ -278,7 +280,7 @@ func TestLastByteInterimResponsesAreSkipped(t *testing.T) {
 }
 
 func TestLastByteDialFailureIsData(t *testing.T) {
-	base := closedURL(t)
+	base := hostile.Refused(t)
 	out := fire(t, LastByte, Options{Timeout: 2 * time.Second}, []string{base}, copies(3, Request{Path: "/"}))
 	for _, x := range out.Exchanges {
 		wantErr(t, x, ErrDial)

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -145,7 +144,6 @@ func TestCheckHostileTargets(t *testing.T) {
 	untrusted := hostile.TLS(t, hostile.Status(http.StatusNotFound, nil))
 	expired, expiredCA := hostile.ExpiredTLS(t, hostile.Status(http.StatusNotFound, nil))
 	dns := hostile.NXDOMAIN(t)
-	garbage := rawServer(t, "SSH-2.0-OpenSSH_9.6\r\n\r\n")
 
 	cases := []struct {
 		name    string
@@ -173,7 +171,7 @@ func TestCheckHostileTargets(t *testing.T) {
 			phrases: []string{": no answer within 1s (--timeout) to GET /items?limit=1"}},
 		{name: "resets mid-response", target: hostile.Reset(t),
 			phrases: []string{": the connection was reset before a complete response to GET /items?limit=1"}},
-		{name: "not HTTP", target: garbage,
+		{name: "not HTTP", target: hostile.NotHTTP(t),
 			phrases: []string{"answers GET /items?limit=1 with a malformed response", "is it an HTTP server?"}},
 		{name: "HTML 200 to everything", target: hostile.Serve(t, hostile.HTML).URL,
 			phrases: []string{"answers GET /items?limit=1 with 200 OK text/html but the spec declares application/json: is --target the API's base URL (with its path prefix)?"}},
@@ -236,43 +234,6 @@ func gets(n *atomic.Int64, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// rawServer answers every connection with reply once it has read a request head.
-func rawServer(t *testing.T, reply string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				buf := make([]byte, 4096)
-				var got []byte
-				for !strings.Contains(string(got), "\r\n\r\n") {
-					n, err := c.Read(buf)
-					if err != nil {
-						return
-					}
-					got = append(got, buf[:n]...)
-				}
-				_, _ = io.WriteString(c, reply)
-			})
-		}
-	})
-	return "http://" + ln.Addr().String()
 }
 
 // TestCheckRequest: the read is the first GET needing nothing, else one with its required

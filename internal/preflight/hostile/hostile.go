@@ -1,8 +1,8 @@
 // Package hostile serves misbehaving targets on 127.0.0.1 for tests: a port nobody listens on,
-// a server that never answers, one that resets mid-response, one that answers HTML, one that
-// fails every request, one that streams a gigantic body, TLS servers whose certificate is
-// untrusted or expired, a DNS server that knows no name, and an API that answers its reads but
-// misbehaves on every write. Each is closed when the test ends.
+// a server that never answers, one that resets mid-response, one that is not HTTP, one that
+// answers HTML, one that fails every request, one that streams a gigantic body, TLS servers
+// whose certificate is untrusted or expired, a DNS server that knows no name, and an API that
+// answers its reads but misbehaves on every write. Each is closed when the test ends.
 package hostile
 
 import (
@@ -50,19 +50,31 @@ func Refused(tb testing.TB) string {
 // answers.
 func Silent(tb testing.TB) string {
 	tb.Helper()
-	return raw(tb, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	return Raw(tb, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 }
 
 // Reset is the base URL of a server that reads each request head, writes the start of a 200
 // response (status line, headers, a byte of its body) and resets the connection (RST).
 func Reset(tb testing.TB) string {
 	tb.Helper()
-	return raw(tb, func(c net.Conn) {
+	return Raw(tb, func(c net.Conn) {
 		if err := readHead(bufio.NewReader(c)); err != nil {
 			return
 		}
 		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[")
 		resetConn(c)
+	})
+}
+
+// NotHTTP is the base URL of a server that reads each request head and answers with an SSH
+// banner: a port that is not HTTP at all.
+func NotHTTP(tb testing.TB) string {
+	tb.Helper()
+	return Raw(tb, func(c net.Conn) {
+		if err := readHead(bufio.NewReader(c)); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "SSH-2.0-OpenSSH_9.6\r\n\r\n")
 	})
 }
 
@@ -87,9 +99,10 @@ func resetConn(c net.Conn) {
 	_ = c.Close()
 }
 
-// raw serves every connection of a loopback listener with serve and returns its base URL;
-// cleanup closes the listener and every open connection and waits for serve to return.
-func raw(tb testing.TB, serve func(c net.Conn)) string {
+// Raw serves every connection of a loopback listener with serve, for a fake that speaks below
+// HTTP, and returns its base URL; cleanup closes the listener and every open connection and
+// waits for serve to return.
+func Raw(tb testing.TB, serve func(c net.Conn)) string {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
