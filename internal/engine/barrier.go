@@ -68,7 +68,7 @@ func (r *race) doHTTP(c *http.Client, hr *http.Request, x *Exchange) {
 	}
 	defer resp.Body.Close()
 	x.FirstByte = r.since()
-	err = x.takeResponse(resp, r.e.opts.MaxBody, r.e.opts.Secrets)
+	err = x.takeResponse(resp, r.e.opts.MaxBody)
 	x.Done = r.since()
 	if err != nil {
 		x.Err = classify(err)

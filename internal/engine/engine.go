@@ -240,7 +240,13 @@ func (e *Engine) Fire(ctx context.Context, targets []string, reqs []Request) (Ou
 	default:
 		return Outcome{}, fmt.Errorf("unknown sync strategy %q", st)
 	}
-	return Outcome{Strategy: st, Start: r.wall, Exchanges: r.xs}, nil
+	// Response headers are redacted like the captured requests (a server echoing a secret
+	// header must not carry it into the evidence), once the race is over rather than while
+	// responses are still being read.
+	for i := range r.xs {
+		redact(r.xs[i].Header, e.opts.Secrets)
+	}
+	return Outcome{Strategy: st, Start: r.began, Exchanges: r.xs}, nil
 }
 
 // race is the state of one Fire call shared by the strategies.
@@ -249,8 +255,7 @@ type race struct {
 	targets []target
 	reqs    []Request
 	xs      []Exchange
-	wall    time.Time // wall clock at the race start, for reports
-	mono    time.Time // monotonic race start; every Exchange time is relative to it
+	began   time.Time // the race start (Outcome.Start); every Exchange time is relative to it
 }
 
 // newRace is the state of a race of reqs over ts, every exchange holding its captured request.
@@ -266,22 +271,18 @@ func (e *Engine) newRace(ts []target, reqs []Request) *race {
 func (r *race) targetOf(i int) target { return r.targets[i%len(r.targets)] }
 
 // start marks the race start: call it once every connection is open.
-func (r *race) start() {
-	r.mono = time.Now()
-	r.wall = r.mono
-}
+func (r *race) start() { r.began = time.Now() }
 
 // since is the monotonic time since the race start.
-func (r *race) since() time.Duration { return time.Since(r.mono) }
+func (r *race) since() time.Duration { return time.Since(r.began) }
 
 // deadline is when every request of the race times out: Options.Timeout after its start.
-func (r *race) deadline() time.Time { return r.mono.Add(r.e.opts.Timeout) }
+func (r *race) deadline() time.Time { return r.began.Add(r.e.opts.Timeout) }
 
-// takeResponse records resp in x: status, protocol, header redacted like a request's (a
-// server echoing a secret header must not carry it into the evidence), and the body capped at
-// maxBody. Its error is the body's read error.
-func (x *Exchange) takeResponse(resp *http.Response, maxBody int64, secrets []string) (err error) {
-	x.Status, x.Proto, x.Header = resp.StatusCode, resp.Proto, redact(resp.Header, secrets)
+// takeResponse records resp in x: status, protocol, header (Fire redacts it after the race)
+// and the body capped at maxBody. Its error is the body's read error.
+func (x *Exchange) takeResponse(resp *http.Response, maxBody int64) (err error) {
+	x.Status, x.Proto, x.Header = resp.StatusCode, resp.Proto, resp.Header
 	x.Body, x.Truncated, err = readCapped(resp.Body, maxBody)
 	return err
 }

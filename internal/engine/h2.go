@@ -818,7 +818,7 @@ func (c *h2conn) onHeaders(s *h2stream, f *http2.MetaHeadersFrame) {
 		k := http.CanonicalHeaderKey(hf.Name)
 		h[k] = append(h[k], hf.Value)
 	}
-	x.Status, x.Proto, x.Header = status, "HTTP/2.0", redact(h, c.r.e.opts.Secrets)
+	x.Status, x.Proto, x.Header = status, "HTTP/2.0", h
 	if f.StreamEnded() {
 		c.finish(s, nil)
 	}

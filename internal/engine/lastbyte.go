@@ -277,7 +277,7 @@ func lbReadResponse(rd *lbReader, method string, maxBody int64) {
 			return
 		}
 		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			if err := x.takeResponse(resp, maxBody, rd.r.e.opts.Secrets); err != nil {
+			if err := x.takeResponse(resp, maxBody); err != nil {
 				x.Err = rd.fail(err, br.Buffered())
 			}
 			return

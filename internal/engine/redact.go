@@ -48,7 +48,7 @@ func Redact(h http.Header, secrets []string) http.Header {
 }
 
 // redact is Redact in place, for a header the engine owns (a response's).
-func redact(h http.Header, secrets []string) http.Header {
+func redact(h http.Header, secrets []string) {
 	for k, vs := range h {
 		if IsSensitive(k) || containsFold(secrets, k) {
 			red := make([]string, len(vs))
@@ -58,7 +58,6 @@ func redact(h http.Header, secrets []string) http.Header {
 			h[k] = red
 		}
 	}
-	return h
 }
 
 func containsFold(list []string, s string) bool {
