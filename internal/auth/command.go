@@ -5,9 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os/exec"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -132,12 +133,7 @@ func (c *Command) headerNames() []string {
 	if len(c.names) == 0 {
 		return []string{"Authorization"}
 	}
-	out := make([]string, 0, len(c.names))
-	for n := range c.names {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(c.names))
 }
 
 // fresh reports whether the cached value may be handed out. c.mu is held.

@@ -22,18 +22,14 @@ func (s *Source) Header(ctx context.Context) (http.Header, error) {
 	if s == nil {
 		return http.Header{}, nil
 	}
-	out := Merge(s.Static)
 	if s.Command == nil {
-		return out, nil
+		return Merge(s.Static), nil
 	}
 	h, err := s.Command.Header(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for name, values := range h {
-		out[name] = values
-	}
-	return out, nil
+	return Merge(s.Static, h), nil
 }
 
 // Refresh runs the command again after used (a header Header returned) was refused with 401,
