@@ -89,15 +89,16 @@ func (r *runner) exchange(ctx context.Context, phase, target string, build func(
 // credentials, after a 429 it waits as the Retry-After asks (bounded). It reports whether the
 // requests should be sent again; its error is a failed renewal.
 func (r *runner) holdOff(ctx context.Context, phase string, xs []engine.Exchange, header http.Header) (bool, error) {
-	var limited *engine.Exchange
+	var limited *engine.Exchange // the 429 asking for the longest wait
+	var longest time.Duration
 	unauthorized := false
 	for i := range xs {
 		switch xs[i].Status {
 		case http.StatusUnauthorized:
 			unauthorized = true
 		case http.StatusTooManyRequests:
-			if limited == nil || retryAfter(&xs[i], 0) > retryAfter(limited, 0) {
-				limited = &xs[i]
+			if d := retryAfter(&xs[i], 0); limited == nil || d > longest {
+				limited, longest = &xs[i], d
 			}
 		}
 	}

@@ -1,7 +1,6 @@
 package scenario
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/conflictcheck/conflictcheck/internal/engine"
 	"github.com/conflictcheck/conflictcheck/internal/plan"
-	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
 	"github.com/conflictcheck/conflictcheck/internal/xconflict"
 )
 
@@ -86,10 +84,7 @@ func MaxRequests(steps []Step) Bound {
 // "{ETag of the read before the race}", FreshPlaceholder). env.Engine is not used; env.Auth
 // is not asked for credentials (its headers are not shown).
 func DryRun(sc plan.Scenario, env Env) []Step {
-	if env.Attempts <= 0 {
-		env.Attempts = DefaultAttempts
-	}
-	d := &dryRun{sc: sc, env: env}
+	d := &dryRun{sc: sc, env: env.withDefaults()}
 	if err := d.run(); err != nil {
 		d.steps = append(d.steps, Step{Phase: PhaseStop, Note: "the run stops here: " + err.Error()})
 	}
@@ -116,20 +111,10 @@ type creation struct {
 	n, nWithPushback int
 }
 
-// dryVersion is where a stale-update's version goes, shown as a placeholder.
-type dryVersion struct {
-	header string // the read's response header holding it, sent back in If-Match
-	field  string // the body member holding it
-	from   string // which read it comes from
-}
-
 func (d *dryRun) run() error {
 	sc := d.sc
-	if sc.Blocked != "" {
-		return fmt.Errorf("scenario blocked: %s", sc.Blocked)
-	}
-	if len(sc.Racers) == 0 {
-		return errors.New("scenario has no racers")
+	if err := runnable(sc); err != nil {
+		return err
 	}
 	a := d.env.Attempts
 	fires := a + maxHolds // races fired at most: the attempts, and again after a 429 or 401
@@ -213,14 +198,10 @@ func (d *dryRun) probe(subject string) error {
 	p := d.sc.Probe
 	if len(d.sc.Setup) > 0 {
 		// The probe's subject is the run's first fresh one.
-		const salt = "subject-1"
 		calls := make([]plan.Call, len(d.sc.Setup))
 		for i, c := range d.sc.Setup {
-			if d.env.Plan == nil {
-				return fmt.Errorf("%s must run again but the environment has no plan to re-key it", callName(c))
-			}
 			var err error
-			if calls[i], err = d.env.Plan.Rekey(c, salt); err != nil {
+			if calls[i], err = d.env.rekey(c, subjectSalt(1)); err != nil {
 				return err
 			}
 		}
@@ -228,17 +209,17 @@ func (d *dryRun) probe(subject string) error {
 			return err
 		}
 	}
-	var v *dryVersion
+	var v *versionValue
 	if p.SameVersion {
 		if d.sc.ReadCall == nil {
-			return errors.New("no read operation to take the version from")
+			return errNoVersionRead
 		}
 		if err := d.add(PhaseProbeRead, *d.sc.ReadCall, subject, nil, 1, 1, "the version every probe call sends"); err != nil {
 			return err
 		}
 		v = d.version("the probe's read")
 	}
-	if p.UntilRejected > 0 && len(p.Calls) == 1 {
+	if repeats(p) {
 		note := fmt.Sprintf("up to %d times, until it is refused", p.UntilRejected)
 		return d.add(PhaseProbe, p.Calls[0], subject, v, p.UntilRejected, p.UntilRejected, note)
 	}
@@ -257,7 +238,7 @@ func (d *dryRun) probe(subject string) error {
 // race lists the read before the race and the racers, fired together once per attempt.
 func (d *dryRun) race(subject string, fires int) error {
 	sc, a := d.sc, d.env.Attempts
-	var v *dryVersion
+	var v *versionValue
 	if sc.ReadCall != nil && len(sc.Setup) > 0 && !sc.ReadsWinner {
 		note := "the subject before the race"
 		if sc.Kind == xconflict.StaleUpdate && sc.Version != nil {
@@ -273,22 +254,15 @@ func (d *dryRun) race(subject string, fires int) error {
 			v = d.version("the read before the race")
 		}
 	}
-	n := sc.Concurrency
-	if n <= 0 {
-		n = len(sc.Racers)
-	}
+	n := racerCount(sc)
 	step := Step{Phase: PhaseRace, Operation: sc.Operation, Times: a, TimesWithPushback: fires}
 	for i := range n {
-		c := sc.Racers[i%len(sc.Racers)]
+		c := racer(sc, i)
 		req, err := d.build(c, subject, v)
 		if err != nil {
 			return fmt.Errorf("racer %d: %w", i, err)
 		}
-		target := ""
-		if len(d.env.Targets) > 0 {
-			target = d.env.Targets[i%len(d.env.Targets)]
-		}
-		step.Requests = append(step.Requests, PlannedRequest{Target: target, Request: req})
+		step.Requests = append(step.Requests, PlannedRequest{Target: d.target(i), Request: req})
 	}
 	until := "until the racers overlap"
 	if sc.Kind == xconflict.IdempotencyKey {
@@ -302,7 +276,7 @@ func (d *dryRun) race(subject string, fires int) error {
 	if len(sc.Setup) > 0 {
 		fresh = append(fresh, "on a fresh subject")
 	}
-	if sc.Kind == xconflict.IdempotencyKey || sc.Kind == xconflict.DuplicateCreate {
+	if spendsKey(sc.Kind) {
 		fresh = append(fresh, "with a fresh key")
 	}
 	if len(fresh) > 0 && a > 1 {
@@ -316,7 +290,7 @@ func (d *dryRun) race(subject string, fires int) error {
 	for _, c := range uniqueCalls(sc.Racers) {
 		k := 0
 		for i := range n {
-			if sc.Racers[i%len(sc.Racers)].Operation == c.Operation && sc.Racers[i%len(sc.Racers)].Path == c.Path {
+			if r := racer(sc, i); r.Operation == c.Operation && r.Path == c.Path {
 				k++
 			}
 		}
@@ -365,50 +339,48 @@ func (d *dryRun) retry(subject string) (bool, error) {
 	return false, nil
 }
 
-// version is the stale-update version taken from the read named from, nil when the scenario
-// has none.
-func (d *dryRun) version(from string) *dryVersion {
+// version is the stale-update version taken from the read named from, as a placeholder where
+// versionOf puts the value it reads: nil when the scenario has none.
+func (d *dryRun) version(from string) *versionValue {
 	v := d.sc.Version
-	if v == nil {
+	switch {
+	case v == nil:
 		return nil
+	case v.Header != "":
+		return &versionValue{header: fmt.Sprintf("{%s of %s}", v.Header, from)}
 	}
-	return &dryVersion{header: v.Header, field: v.Field, from: from}
+	return &versionValue{field: v.Field, value: fmt.Sprintf("{%s of %s}", v.Field, from)}
 }
 
 // add lists the sequential call c bound to the response of the call named of, sent times
 // times, or refired times when races are fired again after a 429 or 401 (each send then
 // possibly sent again itself).
-func (d *dryRun) add(phase string, c plan.Call, of string, v *dryVersion, times, refired int, note string) error {
+func (d *dryRun) add(phase string, c plan.Call, of string, v *versionValue, times, refired int, note string) error {
 	req, err := d.build(c, of, v)
 	if err != nil {
 		return err
 	}
-	target := ""
-	if len(d.env.Targets) > 0 {
-		target = d.env.Targets[0]
-	}
-	d.steps = append(d.steps, Step{Phase: phase, Operation: c.Operation, Requests: []PlannedRequest{{Target: target, Request: req}},
+	d.steps = append(d.steps, Step{Phase: phase, Operation: c.Operation, Requests: []PlannedRequest{{Target: d.target(0), Request: req}},
 		Times: times, TimesWithPushback: refired * (1 + maxHolds), Note: note})
 	d.creates(c, 1, times, refired)
 	return nil
 }
 
+// target is the base URL of the i-th of requests sent together, round-robin as the engine
+// spreads racers, so a sequential request's is the first; "" without targets.
+func (d *dryRun) target(i int) string {
+	if len(d.env.Targets) == 0 {
+		return ""
+	}
+	return d.env.Targets[i%len(d.env.Targets)]
+}
+
 // build is the runner's build with placeholders: env's headers, the version where the runner
 // puts it, and every runtime expression shown as evaluated against the response of of.
-func (d *dryRun) build(c plan.Call, of string, v *dryVersion) (engine.Request, error) {
-	extra := d.env.Header.Clone()
-	if extra == nil {
-		extra = http.Header{}
-	}
-	if v != nil && v.header != "" {
-		extra.Set("If-Match", fmt.Sprintf("{%s of %s}", v.header, v.from))
-	}
-	if v != nil && v.field != "" {
-		body, err := runtimeexpr.Set(runtimeexpr.Clone(c.Body), v.field, fmt.Sprintf("{%s of %s}", v.field, v.from))
-		if err != nil {
-			return engine.Request{}, fmt.Errorf("set version %s: %w", v.field, err)
-		}
-		c.Body = body
+func (d *dryRun) build(c plan.Call, of string, v *versionValue) (engine.Request, error) {
+	c, extra, err := v.place(c, d.env.Header)
+	if err != nil {
+		return engine.Request{}, err
 	}
 	return buildPlaceholders(d.env.Doc, c, extra, func(expr string) string {
 		if of == "" {
@@ -461,10 +433,6 @@ func (d *dryRun) cleanup() {
 		}
 	}
 	left, leftWithPushback := maxCleanup, maxCleanup
-	target := ""
-	if len(d.env.Targets) > 0 {
-		target = d.env.Targets[0]
-	}
 	for _, g := range groups {
 		slices.Sort(g.ops)
 		slices.Sort(g.putOps)
@@ -487,7 +455,7 @@ func (d *dryRun) cleanup() {
 			note += ", on the target that created it"
 		}
 		d.steps = append(d.steps, Step{Phase: PhaseCleanup,
-			Requests:          []PlannedRequest{{Target: target, Request: engine.Request{Method: http.MethodDelete, Path: g.template, Header: d.env.Header.Clone()}}},
+			Requests:          []PlannedRequest{{Target: d.target(0), Request: engine.Request{Method: http.MethodDelete, Path: g.template, Header: d.env.Header.Clone()}}},
 			Times:             n,
 			TimesWithPushback: nw * (1 + maxHolds),
 			Note:              note,

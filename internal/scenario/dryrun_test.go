@@ -303,8 +303,8 @@ func TestDryRunBoundsRealRun(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				budget := engine.NewBudget(0)
-				env := Env{Doc: doc, Plan: p, Targets: []string{srv.URL}, Header: http.Header{"X-Test-Auth": {"secret"}},
-					Engine: engine.New(engine.Options{Strategy: engine.LastByte, Timeout: 5 * time.Second, Budget: budget})}
+				env := newEnv(doc, p, srv.URL)
+				env.Engine = engine.New(engine.Options{Strategy: engine.LastByte, Timeout: 5 * time.Second, Budget: budget})
 				steps := DryRun(sc, env)
 				res := Run(t.Context(), sc, env)
 				if res.Error != "" {

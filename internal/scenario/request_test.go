@@ -3,8 +3,6 @@ package scenario
 import (
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -35,11 +33,7 @@ paths:
 
 func loadParts(t *testing.T) *specload.Document {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "parts.yaml")
-	if err := os.WriteFile(path, []byte(partsSpec), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	doc, err := specload.Load(t.Context(), path, specload.Options{})
+	doc, err := specload.LoadBytes(t.Context(), "parts.yaml", []byte(partsSpec), specload.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

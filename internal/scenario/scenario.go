@@ -84,10 +84,7 @@ type Result struct {
 // when a step the rest depends on fails or ctx is done (its cause, if any, says why). What the
 // scenario created is deleted at its end even then.
 func Run(ctx context.Context, sc plan.Scenario, env Env) Result {
-	r := &runner{ctx: ctx, sc: sc, env: env, res: Result{Scenario: sc.ID}, seen: map[string]bool{}}
-	if env.Attempts <= 0 {
-		r.env.Attempts = DefaultAttempts
-	}
+	r := &runner{ctx: ctx, sc: sc, env: env.withDefaults(), res: Result{Scenario: sc.ID}, seen: map[string]bool{}}
 	if err := r.run(); err != nil {
 		r.res.Error = err.Error()
 	}
@@ -107,13 +104,24 @@ type runner struct {
 	rekeys  int // setups re-keyed so far, salting each anew
 }
 
-// rekey asks the plan for c with new unique values.
-func (r *runner) rekey(c plan.Call, salt string) (plan.Call, error) {
-	if r.env.Plan == nil {
+// withDefaults is env with DefaultAttempts when it sets none.
+func (env Env) withDefaults() Env {
+	if env.Attempts <= 0 {
+		env.Attempts = DefaultAttempts
+	}
+	return env
+}
+
+// rekey asks env's plan for c with new unique values, salted with salt.
+func (env Env) rekey(c plan.Call, salt string) (plan.Call, error) {
+	if env.Plan == nil {
 		return c, fmt.Errorf("%s must run again but the environment has no plan to re-key it", callName(c))
 	}
-	return r.env.Plan.Rekey(c, salt)
+	return env.Plan.Rekey(c, salt)
 }
+
+// subjectSalt salts the re-keyed setup of a run's n-th fresh subject (the probe's is the first).
+func subjectSalt(n int) string { return fmt.Sprintf("subject-%d", n) }
 
 // resource is something a scenario created, and whether the document lets it be deleted.
 type resource struct {
@@ -122,13 +130,21 @@ type resource struct {
 	delete bool
 }
 
-func (r *runner) run() error {
-	sc := r.sc
+// runnable is why sc cannot be run at all, nil when it can.
+func runnable(sc plan.Scenario) error {
 	if sc.Blocked != "" {
 		return fmt.Errorf("scenario blocked: %s", sc.Blocked)
 	}
 	if len(sc.Racers) == 0 {
 		return errors.New("scenario has no racers")
+	}
+	return nil
+}
+
+func (r *runner) run() error {
+	sc := r.sc
+	if err := runnable(sc); err != nil {
+		return err
 	}
 	if r.env.Engine == nil || len(r.env.Targets) == 0 {
 		return errors.New("no engine or no target")
@@ -194,12 +210,12 @@ func (r *runner) setup(fresh bool) ([]engine.Exchange, error) {
 	salt := ""
 	if fresh {
 		r.rekeys++
-		salt = fmt.Sprintf("subject-%d", r.rekeys)
+		salt = subjectSalt(r.rekeys)
 	}
 	for i, c := range r.sc.Setup {
 		if fresh {
 			var err error
-			if c, err = r.rekey(c, salt); err != nil {
+			if c, err = r.env.rekey(c, salt); err != nil {
 				return out, err
 			}
 		}
@@ -233,8 +249,7 @@ func (r *runner) probe() error {
 			return fmt.Errorf("probe: %w", err)
 		}
 	}
-	// UntilRejected repeats the one call until it is refused, at most that many times.
-	n, repeat := len(p.Calls), p.UntilRejected > 0 && len(p.Calls) == 1
+	n, repeat := len(p.Calls), repeats(p)
 	if repeat {
 		n = p.UntilRejected
 	}
@@ -251,6 +266,16 @@ func (r *runner) probe() error {
 		}
 	}
 	return nil
+}
+
+// repeats reports whether p sends its one call again until it is refused, at most
+// p.UntilRejected times, rather than each of its calls once.
+func repeats(p *plan.Probe) bool { return p.UntilRejected > 0 && len(p.Calls) == 1 }
+
+// spendsKey reports whether a race of kind spends its racers' key (on the old subject, or by
+// its winner), so that each later race is fired with a new one.
+func spendsKey(kind xconflict.Kind) bool {
+	return kind == xconflict.IdempotencyKey || kind == xconflict.DuplicateCreate
 }
 
 // race fires the racers, trying again on a fresh subject while they do not overlap. A race
@@ -286,16 +311,11 @@ func (r *runner) race() error {
 		if err != nil {
 			return fmt.Errorf("race: %w", err)
 		}
-		reqs := make([]engine.Request, sc.Concurrency)
-		if len(reqs) == 0 {
-			reqs = make([]engine.Request, len(sc.Racers))
-		}
+		reqs := make([]engine.Request, racerCount(sc))
 		for i := range reqs {
-			c := sc.Racers[i%len(sc.Racers)]
-			if fired > 0 && (sc.Kind == xconflict.IdempotencyKey || sc.Kind == xconflict.DuplicateCreate) {
-				// The first race's key is spent (on the old subject, or by its winner): a new
-				// one per race.
-				if c, err = r.rekey(c, fmt.Sprintf("attempt-%d", fired+1)); err != nil {
+			c := racer(sc, i)
+			if fired > 0 && spendsKey(sc.Kind) {
+				if c, err = r.env.rekey(c, fmt.Sprintf("attempt-%d", fired+1)); err != nil {
 					return err
 				}
 			}
@@ -315,7 +335,7 @@ func (r *runner) race() error {
 		fired++
 		r.res.Race, r.res.Attempts, r.res.Overlapped = out, attempt, out.Overlapped()
 		for i, x := range out.Exchanges {
-			r.track(sc.Racers[i%len(sc.Racers)], x)
+			r.track(racer(sc, i), x)
 		}
 		if held < maxHolds {
 			again, err := r.holdOff(r.ctx, "race", out.Exchanges, header)
@@ -337,6 +357,17 @@ func (r *runner) race() error {
 	}
 	return nil
 }
+
+// racerCount is how many racers sc fires together: its concurrency, else one per racer call.
+func racerCount(sc plan.Scenario) int {
+	if sc.Concurrency > 0 {
+		return sc.Concurrency
+	}
+	return len(sc.Racers)
+}
+
+// racer is the call of sc's i-th racer: the racer calls cycled up to racerCount.
+func racer(sc plan.Scenario, i int) plan.Call { return sc.Racers[i%len(sc.Racers)] }
 
 // uncollided reports whether every racer of an idempotency-key race succeeded with the same
 // body: the server answered them one after the other (the first executed, the rest replayed
@@ -398,7 +429,7 @@ func (r *runner) subject() *engine.Exchange { return last(r.res.Setup) }
 func (r *runner) firstWinner(op string) *engine.Exchange {
 	for i := range r.res.Race.Exchanges {
 		x := &r.res.Race.Exchanges[i]
-		if (op == "" || r.sc.Racers[i%len(r.sc.Racers)].Operation == op) && x.OK() {
+		if (op == "" || racer(r.sc, i).Operation == op) && x.OK() {
 			return x
 		}
 	}
@@ -412,10 +443,38 @@ type versionValue struct {
 	value  any
 }
 
+// place puts v where a stale-update sends it, in copies of c's body and of header: the
+// If-Match header, or the body member v.field. A nil v places nothing. The runner places the
+// version read from the target, a dry run a placeholder, so both place it alike.
+func (v *versionValue) place(c plan.Call, header http.Header) (plan.Call, http.Header, error) {
+	if v == nil {
+		return c, header, nil
+	}
+	if v.header != "" {
+		header = header.Clone()
+		if header == nil {
+			header = http.Header{}
+		}
+		header.Set("If-Match", v.header)
+	}
+	if v.field != "" {
+		body, err := runtimeexpr.Set(runtimeexpr.Clone(c.Body), v.field, v.value)
+		if err != nil {
+			return c, header, fmt.Errorf("set version %s: %w", v.field, err)
+		}
+		c.Body = body
+	}
+	return c, header, nil
+}
+
+// errNoVersionRead stops a probe whose calls must all send one version when the scenario has
+// no read to take it from.
+var errNoVersionRead = errors.New("no read operation to take the version from")
+
 // readVersion reads the subject and returns its version.
 func (r *runner) readVersion(subject *engine.Exchange) (*versionValue, error) {
 	if r.sc.ReadCall == nil {
-		return nil, errors.New("no read operation to take the version from")
+		return nil, errNoVersionRead
 	}
 	x, err := r.call(*r.sc.ReadCall, subject, nil)
 	if x != nil {
@@ -467,16 +526,9 @@ func (r *runner) build(c plan.Call, bound *engine.Exchange, v *versionValue) (en
 
 // buildWith is build with the headers every request carries given.
 func (r *runner) buildWith(c plan.Call, bound *engine.Exchange, v *versionValue, extra http.Header) (engine.Request, error) {
-	if v != nil && v.header != "" {
-		extra = extra.Clone()
-		extra.Set("If-Match", v.header)
-	}
-	if v != nil && v.field != "" {
-		body, err := runtimeexpr.Set(runtimeexpr.Clone(c.Body), v.field, v.value)
-		if err != nil {
-			return engine.Request{}, fmt.Errorf("set version %s: %w", v.field, err)
-		}
-		c.Body = body
+	c, extra, err := v.place(c, extra)
+	if err != nil {
+		return engine.Request{}, err
 	}
 	return BuildRequest(r.env.Doc, c, bound, extra)
 }
