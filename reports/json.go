@@ -12,11 +12,16 @@ const JSONFile = "report.json"
 
 // WriteJSON writes run as indented JSON to dir/report.json.
 func WriteJSON(dir string, run Run) error {
+	return writeEncoded(dir, JSONFile, run, jsonBytes)
+}
+
+// jsonBytes is run as indented JSON ending in a newline.
+func jsonBytes(run Run) ([]byte, error) {
 	b, err := json.MarshalIndent(run, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", JSONFile, err)
+		return nil, err
 	}
-	return writeReport(dir, JSONFile, append(b, '\n'))
+	return append(b, '\n'), nil
 }
 
 // ReadJSON reads the run a report dir's report.json holds (selftest reads its children's).

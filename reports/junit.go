@@ -25,25 +25,25 @@ const junitNoChecks = "scenario"
 // <testsuites> around one <testsuite> of <testcase>s.
 type (
 	junitSuites struct {
-		XMLName  xml.Name     `xml:"testsuites"`
-		Name     string       `xml:"name,attr"`
-		Tests    int          `xml:"tests,attr"`
-		Failures int          `xml:"failures,attr"`
-		Errors   int          `xml:"errors,attr"`
-		Skipped  int          `xml:"skipped,attr"`
-		Time     string       `xml:"time,attr"`
-		Suites   []junitSuite `xml:"testsuite"`
+		XMLName xml.Name `xml:"testsuites"`
+		junitTotals
+		Suites []junitSuite `xml:"testsuite"`
 	}
 	junitSuite struct {
-		Name       string          `xml:"name,attr"`
-		Tests      int             `xml:"tests,attr"`
-		Failures   int             `xml:"failures,attr"`
-		Errors     int             `xml:"errors,attr"`
-		Skipped    int             `xml:"skipped,attr"`
-		Time       string          `xml:"time,attr"`
+		junitTotals
 		Timestamp  string          `xml:"timestamp,attr,omitempty"`
 		Properties []junitProperty `xml:"properties>property,omitempty"`
 		Cases      []junitCase     `xml:"testcase"`
+	}
+	// junitTotals are the attributes <testsuites> and its one <testsuite> share: the same
+	// name, counts and time.
+	junitTotals struct {
+		Name     string `xml:"name,attr"`
+		Tests    int    `xml:"tests,attr"`
+		Failures int    `xml:"failures,attr"`
+		Errors   int    `xml:"errors,attr"`
+		Skipped  int    `xml:"skipped,attr"`
+		Time     string `xml:"time,attr"`
 	}
 	junitProperty struct {
 		Name  string `xml:"name,attr"`
@@ -77,16 +77,12 @@ type (
 // (short and stable, for CI lists and history); the full evidence and the scenario's exchanges
 // are in <system-out>. Testcases take no time of their own, so the file depends on run alone.
 func WriteJUnit(dir string, run Run) error {
-	b, err := junitBytes(run)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", JUnitFile, err)
-	}
-	return writeReport(dir, JUnitFile, b)
+	return writeEncoded(dir, JUnitFile, run, junitBytes)
 }
 
 // junitBytes is the JUnit document of run.
 func junitBytes(run Run) ([]byte, error) {
-	suite := junitSuite{Name: junitSuiteName, Time: junitSeconds(run.Meta.Duration)}
+	suite := junitSuite{junitTotals: junitTotals{Name: junitSuiteName, Time: junitSeconds(run.Meta.Duration)}}
 	if !run.Meta.Started.IsZero() {
 		suite.Timestamp = run.Meta.Started.UTC().Format("2006-01-02T15:04:05")
 	}
@@ -120,10 +116,7 @@ func junitBytes(run Run) ([]byte, error) {
 			suite.Skipped++
 		}
 	}
-	doc := junitSuites{
-		Name: junitSuiteName, Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors,
-		Skipped: suite.Skipped, Time: suite.Time, Suites: []junitSuite{suite},
-	}
+	doc := junitSuites{junitTotals: suite.junitTotals, Suites: []junitSuite{suite}}
 	b, err := xml.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return nil, err
@@ -138,8 +131,7 @@ func junitCases(s Scenario) []junitCase {
 		msg := noChecksMessage(s)
 		return []junitCase{{
 			Name: junitNoChecks, Classname: class, Time: junitSeconds(0),
-			Error:     &junitProblem{Message: evidenceHeading(msg), Type: string(suites.Inconclusive), Text: xmlText(msg)},
-			SystemOut: &junitCharData{Text: xmlText(evidenceText(s, msg))},
+			Error: junitProblemOf(string(suites.Inconclusive), msg), SystemOut: junitEvidence(s, msg),
 		}}
 	}
 	var out []junitCase
@@ -147,17 +139,26 @@ func junitCases(s Scenario) []junitCase {
 		tc := junitCase{Name: c.ID, Classname: class, Time: junitSeconds(0)}
 		switch c.Status {
 		case suites.Failed:
-			tc.Failure = &junitProblem{Message: evidenceHeading(c.Message), Type: c.ID, Text: xmlText(c.Message)}
-			tc.SystemOut = &junitCharData{Text: xmlText(evidenceText(s, c.Message))}
+			tc.Failure, tc.SystemOut = junitProblemOf(c.ID, c.Message), junitEvidence(s, c.Message)
 		case suites.Inconclusive:
-			tc.Error = &junitProblem{Message: evidenceHeading(c.Message), Type: string(suites.Inconclusive), Text: xmlText(c.Message)}
-			tc.SystemOut = &junitCharData{Text: xmlText(evidenceText(s, c.Message))}
+			tc.Error, tc.SystemOut = junitProblemOf(string(suites.Inconclusive), c.Message), junitEvidence(s, c.Message)
 		case suites.Skipped:
 			tc.Skipped = &junitSkipped{Message: evidenceHeading(c.Message)}
 		}
 		out = append(out, tc)
 	}
 	return out
+}
+
+// junitProblemOf is a <failure> or <error> of type typ: msg's first line as its message, msg
+// itself as its text.
+func junitProblemOf(typ, msg string) *junitProblem {
+	return &junitProblem{Message: evidenceHeading(msg), Type: typ, Text: xmlText(msg)}
+}
+
+// junitEvidence is the <system-out> of a check of s that failed or was inconclusive with msg.
+func junitEvidence(s Scenario, msg string) *junitCharData {
+	return &junitCharData{Text: xmlText(evidenceText(s, msg))}
 }
 
 // xmlText is s with every character XML 1.0 cannot hold (most control characters, such as a

@@ -2,7 +2,6 @@ package reports
 
 import (
 	"encoding/xml"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -57,14 +56,7 @@ type junitReadCase struct {
 // readJUnit writes run with WriteJUnit and reads the file back.
 func readJUnit(t *testing.T, run Run) junitRead {
 	t.Helper()
-	dir := t.TempDir()
-	if err := WriteJUnit(dir, run); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, JUnitFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := writeFile(t, WriteJUnit, JUnitFile, run)
 	var doc junitRead
 	if err := xml.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("junit.xml does not parse: %v\n%s", err, b)

@@ -12,8 +12,8 @@ import (
 // MarkdownFile is the name of the Markdown summary in a report dir.
 const MarkdownFile = "summary.md"
 
-// StepSummaryEnv names the file GitHub Actions shows on the job page; AppendStepSummary
-// appends to it.
+// StepSummaryEnv names the file GitHub Actions shows on the job page; WriteAll appends the
+// Markdown summary to it.
 const StepSummaryEnv = "GITHUB_STEP_SUMMARY"
 
 // Bounds of the Markdown summary. GitHub refuses a step summary over 1 MiB, so the whole
@@ -33,13 +33,8 @@ func WriteMarkdown(dir string, run Run) error {
 	return writeReport(dir, MarkdownFile, []byte(Markdown(run)))
 }
 
-// AppendStepSummary appends run's Markdown summary to the file $GITHUB_STEP_SUMMARY names, so
-// that it shows on the GitHub Actions job page; without the variable it does nothing.
-func AppendStepSummary(run Run) error {
-	return appendStepSummary(Markdown(run))
-}
-
-// appendStepSummary appends a Markdown summary to $GITHUB_STEP_SUMMARY's file, if it names one.
+// appendStepSummary appends a Markdown summary to the file $GITHUB_STEP_SUMMARY names, so that
+// it shows on the GitHub Actions job page; without the variable it does nothing.
 func appendStepSummary(text string) error {
 	path := os.Getenv(StepSummaryEnv)
 	if path == "" {

@@ -187,18 +187,10 @@ func TestDetailsBlockCut(t *testing.T) {
 }
 
 func TestWriteMarkdown(t *testing.T) {
-	dir := t.TempDir()
-	if err := WriteMarkdown(dir, goldenRun()); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(b) != Markdown(goldenRun()) {
+	if b := writeFile(t, WriteMarkdown, MarkdownFile, goldenRun()); string(b) != Markdown(goldenRun()) {
 		t.Error("summary.md is not Markdown(run)")
 	}
-	if err := WriteMarkdown(filepath.Join(dir, "missing"), goldenRun()); err == nil || !strings.Contains(err.Error(), MarkdownFile) {
+	if err := WriteMarkdown(filepath.Join(t.TempDir(), "missing"), goldenRun()); err == nil || !strings.Contains(err.Error(), MarkdownFile) {
 		t.Errorf("WriteMarkdown into a missing dir: %v, want an error naming %s", err, MarkdownFile)
 	}
 }
@@ -211,7 +203,7 @@ func TestAppendStepSummary(t *testing.T) {
 	}
 	t.Setenv(StepSummaryEnv, path)
 	for range 2 {
-		if err := AppendStepSummary(goldenRun()); err != nil {
+		if err := appendStepSummary(md); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -226,7 +218,7 @@ func TestAppendStepSummary(t *testing.T) {
 	// A step summary file that does not exist yet is created.
 	fresh := filepath.Join(t.TempDir(), "new.md")
 	t.Setenv(StepSummaryEnv, fresh)
-	if err := AppendStepSummary(goldenRun()); err != nil {
+	if err := appendStepSummary(md); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(fresh); err != nil || string(b) != md {
@@ -235,7 +227,7 @@ func TestAppendStepSummary(t *testing.T) {
 
 	// A file that cannot be opened is an error naming the step summary.
 	t.Setenv(StepSummaryEnv, filepath.Join(t.TempDir(), "missing", "x.md"))
-	if err := AppendStepSummary(goldenRun()); err == nil || !strings.Contains(err.Error(), "step summary") {
+	if err := appendStepSummary(md); err == nil || !strings.Contains(err.Error(), "step summary") {
 		t.Errorf("unwritable step summary: %v", err)
 	}
 }
@@ -243,7 +235,7 @@ func TestAppendStepSummary(t *testing.T) {
 func TestAppendStepSummaryUnset(t *testing.T) {
 	// Empty, then unset: both do nothing (t.Setenv restores the variable afterwards).
 	t.Setenv(StepSummaryEnv, "")
-	if err := AppendStepSummary(goldenRun()); err != nil {
+	if err := appendStepSummary(Markdown(goldenRun())); err != nil {
 		t.Errorf("empty %s: %v", StepSummaryEnv, err)
 	}
 	if err := os.Unsetenv(StepSummaryEnv); err != nil {
@@ -251,7 +243,7 @@ func TestAppendStepSummaryUnset(t *testing.T) {
 	}
 	dir := t.TempDir()
 	t.Chdir(dir)
-	if err := AppendStepSummary(goldenRun()); err != nil {
+	if err := appendStepSummary(Markdown(goldenRun())); err != nil {
 		t.Errorf("unset %s: %v", StepSummaryEnv, err)
 	}
 	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {

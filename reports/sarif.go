@@ -2,7 +2,6 @@ package reports
 
 import (
 	"bytes"
-	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -55,11 +54,7 @@ var checkRules = map[string]checkRule{
 // one (warning), its message the evidence's first line, located at the operation in the spec
 // (run.Meta.Spec, at the scenario's line when known).
 func WriteSARIF(dir string, run Run) error {
-	b, err := sarifBytes(run)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", SARIFFile, err)
-	}
-	return writeReport(dir, SARIFFile, b)
+	return writeEncoded(dir, SARIFFile, run, sarifBytes)
 }
 
 // sarifBytes is the SARIF log of run, indented JSON.

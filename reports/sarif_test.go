@@ -14,20 +14,6 @@ import (
 	"github.com/conflictcheck/conflictcheck/suites"
 )
 
-// readSARIF writes run with WriteSARIF and returns the file's bytes.
-func readSARIF(t *testing.T, run Run) []byte {
-	t.Helper()
-	dir := t.TempDir()
-	if err := WriteSARIF(dir, run); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, SARIFFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // sarifRead is the part of a SARIF log the tests look at, read with encoding/json so that
 // they check the file rather than the library's model.
 type sarifRead struct {
@@ -76,7 +62,7 @@ type sarifRead struct {
 }
 
 func TestWriteSARIF(t *testing.T) {
-	b := readSARIF(t, goldenRun())
+	b := writeFile(t, WriteSARIF, SARIFFile, goldenRun())
 
 	// The library reads it back, and it is valid against the SARIF 2.1.0 schema.
 	rep, err := sarif.FromBytes(b)
@@ -166,7 +152,7 @@ func TestWriteSARIFPassingRunHasNoResults(t *testing.T) {
 	run.Scenarios = run.Scenarios[2:3]
 	run.Meta.Spec = "https://api.example.test/openapi.json"
 	var log sarifRead
-	if err := json.Unmarshal(readSARIF(t, run), &log); err != nil {
+	if err := json.Unmarshal(writeFile(t, WriteSARIF, SARIFFile, run), &log); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(log.Runs[0].Results); n != 0 {

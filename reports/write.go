@@ -23,6 +23,15 @@ func WriteAll(dir string, run Run) error {
 	return errors.Join(errs...)
 }
 
+// writeEncoded writes into dir the report file name that encode makes of run.
+func writeEncoded(dir, name string, run Run, encode func(Run) ([]byte, error)) error {
+	b, err := encode(run)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", name, err)
+	}
+	return writeReport(dir, name, b)
+}
+
 // writeReport writes one report file, name, into dir.
 func writeReport(dir, name string, b []byte) error {
 	path := filepath.Join(dir, name)

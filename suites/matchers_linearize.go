@@ -327,10 +327,7 @@ func counterHistory(ev *Evidence) (linearize.Model, []linearize.Op, error) {
 	if !ok {
 		return linearize.Model{}, nil, fmt.Errorf("%w: the initial quantity is unknown", ErrNoEvidence)
 	}
-	lo := 0.0
-	if sc.Invariant.Min != nil {
-		lo = *sc.Invariant.Min
-	}
+	lo := floor(sc.Invariant)
 	m := linearize.Counter(int(initial - lo))
 	t := newTimeline(r.Race.Exchanges)
 	var hist []linearize.Op

@@ -188,11 +188,7 @@ func capacityWinners(ev *Evidence, won []int) (string, error) {
 		return failf(CheckSingleWinner, ev, rows, nil, "%s after %d wins", msg, len(won)), nil
 	}
 	if initial, ok := initialQuantity(ev); ok {
-		allowed := initial
-		if inv.Min != nil {
-			allowed -= *inv.Min
-		}
-		if float64(len(won)) > allowed {
+		if allowed := initial - floor(inv); float64(len(won)) > allowed {
 			return failf(CheckSingleWinner, ev, rows, nil, "%d racers won, but %s = %s allowed at most %s", len(won), inv.Field, fnum(initial), fnum(allowed)), nil
 		}
 	}
@@ -225,6 +221,14 @@ func initialQuantity(ev *Evidence) (float64, bool) {
 		return number(pointer(x.Body, f))
 	}
 	return 0, false
+}
+
+// floor is the invariant's minimum, 0 when it declares none: what a capacity cannot go below.
+func floor(inv *xconflict.Invariant) float64 {
+	if inv.Min == nil {
+		return 0
+	}
+	return *inv.Min
 }
 
 // outOfBounds says how v breaks [min, max], or "" when it does not.

@@ -291,11 +291,7 @@ func exhausted(ev *Evidence) bool {
 	if err != nil {
 		return false
 	}
-	lo := 0.0
-	if inv.Min != nil {
-		lo = *inv.Min
-	}
-	return v <= lo
+	return v <= floor(inv)
 }
 
 // stateField is the member of the read before the race that the winner's response changed
@@ -312,11 +308,5 @@ func stateField(before, winner map[string]any) string {
 	if len(names) == 0 {
 		return ""
 	}
-	best := names[0]
-	for _, n := range names[1:] {
-		if n < best {
-			best = n
-		}
-	}
-	return best
+	return slices.Min(names)
 }

@@ -88,10 +88,11 @@ func decodePending(pending string) []Action {
 	return acts
 }
 
-// encodeAction writes a as one length-prefixed record of length-prefixed fields.
+// encodeAction writes a as one length-prefixed record of its actionFields length-prefixed
+// fields.
 func encodeAction(a Action) string {
 	var b strings.Builder
-	for _, f := range []string{string(a.Verb), a.Key, a.Version, a.Value, a.Name, strconv.Itoa(a.N)} {
+	for _, f := range [actionFields]string{string(a.Verb), a.Key, a.Version, a.Value, a.Name, strconv.Itoa(a.N)} {
 		b.WriteString(strconv.Itoa(len(f)))
 		b.WriteByte(':')
 		b.WriteString(f)
@@ -99,9 +100,15 @@ func encodeAction(a Action) string {
 	return strconv.Itoa(b.Len()) + ":" + b.String()
 }
 
+// actionFields is how many fields encodeAction writes.
+const actionFields = 6
+
 func decodeAction(rec string) Action {
 	_, body, _ := nextRecord(rec)
-	f := splitFields(body)
+	var f [actionFields]string
+	for i := range f {
+		_, f[i], body = nextRecord(body)
+	}
 	n, _ := strconv.Atoi(f[5])
 	return Action{Verb: Verb(f[0]), Key: f[1], Version: f[2], Value: f[3], Name: f[4], N: n}
 }
@@ -115,17 +122,6 @@ func splitPending(s string) []string {
 		recs = append(recs, rec)
 	}
 	return recs
-}
-
-// splitFields splits a concatenation of length-prefixed fields, dropping the prefixes.
-func splitFields(s string) []string {
-	var fields []string
-	for s != "" {
-		var f string
-		_, f, s = nextRecord(s)
-		fields = append(fields, f)
-	}
-	return fields
 }
 
 // nextRecord cuts the first "<len>:<body>" record off s: the whole record, its body, the rest.

@@ -84,7 +84,7 @@ func rank(s suites.Status) int {
 
 // Name is the fault's name, or CleanName for the clean run.
 func (r Row) Name() string {
-	if r.Fault.Name == fault.None {
+	if r.Clean() {
 		return CleanName
 	}
 	return string(r.Fault.Name)
@@ -101,7 +101,7 @@ func (r Row) Expected() []string {
 // Caught reports whether a fault's run failed at least one of the fault's expected checks.
 func (r Row) Caught() bool {
 	return r.Skip == "" && slices.ContainsFunc(r.Fault.Checks, func(id string) bool {
-		return slices.Contains(r.Failed(), id)
+		return r.Checks[id] == suites.Failed
 	})
 }
 

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,17 +90,14 @@ func fakeChild(spec string, args []string) int {
 		time.Sleep(time.Hour)
 	}
 	if !r.NoReport {
-		var sc reports.Scenario
-		for _, id := range suites.CheckIDs {
-			st := suites.Passed
-			switch {
-			case slices.Contains(r.Failed, id):
-				st = suites.Failed
-			case slices.Contains(r.Inconclusive, id):
-				st = suites.Inconclusive
-			}
-			sc.Checks = append(sc.Checks, suites.CheckOutcome{ID: id, Status: st})
+		statuses := map[string]suites.Status{}
+		for _, id := range r.Inconclusive {
+			statuses[id] = suites.Inconclusive
 		}
+		for _, id := range r.Failed {
+			statuses[id] = suites.Failed
+		}
+		sc := scenario(statuses)
 		if err := os.MkdirAll(reportDir, 0o755); err != nil {
 			return fail("fake: %v", err)
 		}
