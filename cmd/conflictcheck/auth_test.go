@@ -14,7 +14,6 @@ import (
 	"github.com/conflictcheck/conflictcheck/internal/reftest"
 	"github.com/conflictcheck/conflictcheck/internal/testcerts"
 	"github.com/conflictcheck/conflictcheck/reference-server/fault"
-	"github.com/conflictcheck/conflictcheck/reports"
 )
 
 // checkNoSecret fails when a secret is on stdout, stderr or in any file under dir.
@@ -94,10 +93,7 @@ func TestRunAuthCommand(t *testing.T) {
 	if res.code != exitOK || !strings.Contains(res.stdout, "after a 401") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 	}
-	run, err := reports.ReadJSON(filepath.Join(dir, DefaultReportDir))
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := readReport(t, dir)
 	renewed := 0
 	for _, s := range run.Scenarios {
 		renewed += s.AuthRefreshes

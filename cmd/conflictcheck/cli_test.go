@@ -6,8 +6,12 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/conflictcheck/conflictcheck/openapi"
+	"github.com/conflictcheck/conflictcheck/reports"
 )
 
 // asCLI, set in a test binary's environment, makes it run the CLI instead of the tests:
@@ -86,4 +90,23 @@ func (p cliProcess) wait(t *testing.T) cliResult {
 		t.Fatalf("conflictcheck %v: %v", p.cmd.Args[1:], err)
 	}
 	return cliResult{code: p.cmd.ProcessState.ExitCode(), stdout: p.stdout.String(), stderr: p.stderr.String()}
+}
+
+// referenceSpecFile writes the reference spec into dir for --spec and returns its path.
+func referenceSpecFile(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "ref.yaml")
+	writeFile(t, path, string(openapi.Reference))
+	return path
+}
+
+// readReport reads report.json of a run whose working folder was dir and that wrote into the
+// default report dir.
+func readReport(t *testing.T, dir string) reports.Run {
+	t.Helper()
+	run, err := reports.ReadJSON(filepath.Join(dir, DefaultReportDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/conflictcheck/conflictcheck/internal/fakeapi"
-	"github.com/conflictcheck/conflictcheck/reports"
 	"github.com/conflictcheck/conflictcheck/suites"
 )
 
@@ -40,10 +39,7 @@ func TestRunConventions(t *testing.T) {
 			if res.code != tc.code {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", res.code, tc.code, res.stdout, res.stderr)
 			}
-			run, err := reports.ReadJSON(filepath.Join(dir, DefaultReportDir))
-			if err != nil {
-				t.Fatal(err)
-			}
+			run := readReport(t, dir)
 			if tc.failing != "" && len(scenariosWhere(run, tc.failing, suites.Failed)) == 0 {
 				t.Errorf("no scenario failed %s:\n%s", tc.failing, res.stdout)
 			}

@@ -18,7 +18,6 @@ import (
 	"github.com/conflictcheck/conflictcheck/internal/reftest"
 	"github.com/conflictcheck/conflictcheck/internal/scenario"
 	"github.com/conflictcheck/conflictcheck/internal/specload"
-	"github.com/conflictcheck/conflictcheck/openapi"
 	"github.com/conflictcheck/conflictcheck/reference-server/fault"
 	"github.com/conflictcheck/conflictcheck/suites"
 )
@@ -26,7 +25,7 @@ import (
 // dryPlan is the embedded reference spec's plan, its unique values reproducible.
 func dryPlan(t *testing.T) (*specload.Document, *plan.Plan) {
 	t.Helper()
-	doc, err := specload.LoadBytes(t.Context(), "reference.yaml (embedded)", openapi.Reference, specload.Options{})
+	doc, err := loadSpec(t.Context(), runFlags{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,14 +4,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/conflictcheck/conflictcheck/internal/preflight/hostile"
-	"github.com/conflictcheck/conflictcheck/openapi"
 	"github.com/conflictcheck/conflictcheck/reports"
 	"github.com/conflictcheck/conflictcheck/suites"
 )
@@ -20,14 +18,10 @@ import (
 // its host names are looked up on instead of the system's.
 const testDNS = "CONFLICTCHECK_TEST_DNS"
 
-// dnsHooked is set once useTestDNS has run: TestMain calls it, so a subprocess honours testDNS.
-var dnsHooked bool
-
 // useTestDNS points net.DefaultResolver, which the engine dials through, at the DNS server named
 // by $CONFLICTCHECK_TEST_DNS when that is set. TestMain calls it first, so that a CLI subprocess
 // that must fail a lookup asks only loopback.
 func useTestDNS() {
-	dnsHooked = true
 	if addr := os.Getenv(testDNS); addr != "" {
 		net.DefaultResolver = hostile.Resolver(addr)
 	}
@@ -36,14 +30,6 @@ func useTestDNS() {
 // hostileBound is a generous upper bound on a run against a hostile target with --timeout 1s:
 // a guard against hangs, not a measurement.
 const hostileBound = 60 * time.Second
-
-// hostileSpec writes the reference spec into dir for --spec and returns its path.
-func hostileSpec(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "reference.yaml")
-	writeFile(t, path, string(openapi.Reference))
-	return path
-}
 
 // TestRunHostileTargets: a target that is not a working API at all ends the run before any
 // scenario, within the timeouts: exit 2, one line on stderr naming the target and the problem,
@@ -70,31 +56,14 @@ func TestRunHostileTargets(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if c.env != nil && !dnsHooked {
-				t.Skip("TestMain does not call useTestDNS yet: the subprocess would ask the system's DNS, not loopback")
-			}
 			t.Parallel()
 			dir := t.TempDir()
 			began := time.Now()
-			res := runCLIEnv(t, dir, c.env, "run", "--spec", hostileSpec(t, dir), "--target", c.target, "--timeout", "1s")
+			res := runCLIEnv(t, dir, c.env, "run", "--spec", referenceSpecFile(t, dir), "--target", c.target, "--timeout", "1s")
 			if d := time.Since(began); d > hostileBound {
 				t.Errorf("the run took %v; want it bounded by the timeouts", d)
 			}
-			if res.code != exitBadInput {
-				t.Errorf("exit %d; want %d\nstdout:\n%s\nstderr:\n%s", res.code, exitBadInput, res.stdout, res.stderr)
-			}
-			checkOneErrorLine(t, res.stderr)
-			for _, w := range []string{"target " + c.target, c.want} {
-				if !strings.Contains(res.stderr, w) {
-					t.Errorf("stderr %q does not say %q", res.stderr, w)
-				}
-			}
-			if res.stdout != "" {
-				t.Errorf("stdout not empty, though no scenario should run:\n%s", res.stdout)
-			}
-			if files := filesUnder(t, filepath.Join(dir, DefaultReportDir)); len(files) > 0 {
-				t.Errorf("report files written by a run that never started: %v", files)
-			}
+			checkRefused(t, dir, res, "target "+c.target, c.want)
 		})
 	}
 }
@@ -121,7 +90,7 @@ func TestRunMisbehavingWrites(t *testing.T) {
 			target := hostile.Serve(t, hostile.Writes(c.m)).URL
 			dir := t.TempDir()
 			began := time.Now()
-			res := runCLI(t, dir, "run", "--spec", hostileSpec(t, dir), "--target", target,
+			res := runCLI(t, dir, "run", "--spec", referenceSpecFile(t, dir), "--target", target,
 				"--timeout", "1s", "--attempts", "1", "--concurrency", "2", "--focus", "createItem")
 			if d := time.Since(began); d > hostileBound {
 				t.Errorf("the run took %v; want it bounded by the timeouts", d)
@@ -129,10 +98,7 @@ func TestRunMisbehavingWrites(t *testing.T) {
 			if res.code != exitFailed {
 				t.Fatalf("exit %d; want %d\nstdout:\n%s\nstderr:\n%s", res.code, exitFailed, res.stdout, res.stderr)
 			}
-			run, err := reports.ReadJSON(filepath.Join(dir, DefaultReportDir))
-			if err != nil {
-				t.Fatal(err)
-			}
+			run := readReport(t, dir)
 			if len(run.Scenarios) != 1 {
 				t.Fatalf("report.json holds %d scenarios; want createItem's alone", len(run.Scenarios))
 			}

@@ -16,9 +16,6 @@ const exitInterrupted = 130
 // errInterrupted is why a run stopped after its first interrupt.
 var errInterrupted = errors.New("interrupted: no more requests were fired, and what the run created was cleaned up")
 
-// exitNow ends the process; tests replace it.
-var exitNow = os.Exit
-
 // watchInterrupts makes the first SIGINT or SIGTERM cancel the returned context with
 // errInterrupted (the run stops firing, cleans up what it created and writes its reports) and
 // the second exit the process at once. stop restores the default handling.
@@ -39,7 +36,7 @@ func watchInterrupts(ctx context.Context, stderr io.Writer) (_ context.Context, 
 					continue
 				}
 				fmt.Fprintf(stderr, "conflictcheck: %s again: exiting without cleaning up\n", sig)
-				exitNow(exitInterrupted)
+				os.Exit(exitInterrupted)
 			}
 		}
 	}()

@@ -2,7 +2,9 @@
 // simultaneous conflicting requests derived from the API's OpenAPI document and checks, with
 // evidence, that the losers are rejected, the data stays intact and the loser can retry.
 //
-// Exit codes: 0 every check holds; 1 a check failed; 2 a usage, spec or connection error.
+// Exit codes: 0 every check holds; 1 a check failed or was inconclusive, or the run was stopped
+// (interrupt, deadline, request budget); 2 a usage, spec or connection error; 130 a second
+// interrupt.
 package main
 
 import (

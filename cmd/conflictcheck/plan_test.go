@@ -7,16 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/conflictcheck/conflictcheck/openapi"
 )
 
 func TestPlanCommand(t *testing.T) {
 	dir := t.TempDir()
-	ref := filepath.Join(dir, "reference.yaml")
-	if err := os.WriteFile(ref, openapi.Reference, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ref := referenceSpecFile(t, dir)
 	bad := filepath.Join(dir, "bad.yaml")
 	if err := os.WriteFile(bad, []byte("openapi: 4.0.0\ninfo: {title: x, version: '1'}\npaths: {}\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -57,10 +52,7 @@ func TestPlanCommand(t *testing.T) {
 }
 
 func TestPlanCommandJSON(t *testing.T) {
-	ref := filepath.Join(t.TempDir(), "reference.yaml")
-	if err := os.WriteFile(ref, openapi.Reference, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ref := referenceSpecFile(t, t.TempDir())
 	var out, errb bytes.Buffer
 	if code := executeIO(t.Context(), []string{"plan", "--spec", ref, "--json"}, &out, &errb); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errb.String())

@@ -3,14 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/conflictcheck/conflictcheck/openapi"
 )
 
 // planScenario is a scenario of `plan --json` as the profile tests read it.
@@ -43,17 +39,8 @@ func hasNote(s planScenario, text string) bool {
 	return slices.ContainsFunc(s.Notes, func(n string) bool { return strings.Contains(n, text) })
 }
 
-func writeReference(t *testing.T) string {
-	t.Helper()
-	ref := filepath.Join(t.TempDir(), "reference.yaml")
-	if err := os.WriteFile(ref, openapi.Reference, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return ref
-}
-
 func TestPlanProfileFlags(t *testing.T) {
-	ref := writeReference(t)
+	ref := referenceSpecFile(t, t.TempDir())
 	tests := []struct {
 		name       string
 		args       []string
@@ -102,7 +89,7 @@ func TestPlanProfileFlags(t *testing.T) {
 }
 
 func TestPlanProfileFlagErrors(t *testing.T) {
-	ref := writeReference(t)
+	ref := referenceSpecFile(t, t.TempDir())
 	tests := []struct {
 		name string
 		args []string

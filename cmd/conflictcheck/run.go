@@ -38,7 +38,7 @@ const (
 	// DefaultReportDir is where a run writes its reports.
 	DefaultReportDir = "conflictcheck-report"
 	// DefaultMaxRequests bounds the load a run puts on a shared staging API: the reference
-	// plan needs about 300.
+	// plan needs about 160.
 	DefaultMaxRequests = 2000
 	// DefaultDeadline ends a run that a slow target would stretch, well within a CI job.
 	DefaultDeadline = 10 * time.Minute
@@ -183,7 +183,7 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 	if len(p.Scenarios) == 0 {
 		return fmt.Errorf("nothing to check: %s yields no conflict scenario; add x-conflict to the operations that can conflict (or an --overlay that does), see `conflictcheck plan`", doc.Source)
 	}
-	scenarios, checks := sel.selected(p)
+	names, checks := sel.chosen(p)
 	if checks == 0 {
 		return fmt.Errorf("%s matches none of the %d checks of the %d scenarios", fl.selectors(), len(p.Scenarios)*len(suites.CheckIDs), len(p.Scenarios))
 	}
@@ -196,7 +196,7 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 		if len(env.Targets) == 0 {
 			env.Targets = []string{"http://127.0.0.1:<port of the bundled reference server>"}
 		}
-		return writeDryRun(stdout, p, env, sel.names(p), engOpts.Secrets, fl.maxRequests)
+		return writeDryRun(stdout, p, env, names, engOpts.Secrets, fl.maxRequests)
 	}
 
 	targets := fl.targets
@@ -229,7 +229,7 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 	if len(fl.targets) == 0 {
 		fmt.Fprintf(stdout, "no --target: checking the bundled reference server at %s\n", targets[0])
 	}
-	fmt.Fprintf(stdout, "%d scenarios, %d checks against %s\n", scenarios, checks, strings.Join(targets, ", "))
+	fmt.Fprintf(stdout, "%d scenarios, %d checks against %s\n", len(names), checks, strings.Join(targets, ", "))
 
 	return runSuite(suites.Config{
 		Plan: p,
@@ -490,18 +490,6 @@ func plainGinkgoError(err error) string {
 		msg = ge.Message
 	}
 	return oneLine(ansi.ReplaceAllString(msg, ""))
-}
-
-// selected counts the scenarios of p and their checks that sel lets run.
-func (sel selection) selected(p *plan.Plan) (scenarios, checks int) {
-	names, checks := sel.chosen(p)
-	return len(names), checks
-}
-
-// names are the names of p's scenarios with at least one check sel lets run.
-func (sel selection) names(p *plan.Plan) []string {
-	names, _ := sel.chosen(p)
-	return names
 }
 
 // chosen are the names of p's scenarios with at least one check sel lets run, and how many

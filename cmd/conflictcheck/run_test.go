@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/conflictcheck/conflictcheck/internal/engine"
+	"github.com/conflictcheck/conflictcheck/internal/preflight/hostile"
 	"github.com/conflictcheck/conflictcheck/openapi"
 	"github.com/conflictcheck/conflictcheck/reference-server/server"
 	"github.com/conflictcheck/conflictcheck/reports"
@@ -28,10 +28,7 @@ func TestRunReferenceServer(t *testing.T) {
 	if res.code != exitOK {
 		t.Fatalf("exit %d; want 0\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 	}
-	run, err := reports.ReadJSON(filepath.Join(dir, DefaultReportDir))
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := readReport(t, dir)
 	if run.Summary.Scenarios == 0 || run.Summary.Failed+run.Summary.Inconclusive > 0 {
 		t.Errorf("summary %+v; want scenarios and no failed or inconclusive check", run.Summary)
 	}
@@ -62,7 +59,7 @@ const headerSecret = "s3cr3t-token-123"
 // stderr ("conflictcheck: ..."), no stack trace, nothing on stdout and no report written.
 func TestRunPreflightErrors(t *testing.T) {
 	noConflicts := "openapi: 3.0.3\ninfo: {title: t, version: \"1\"}\npaths:\n  /ping:\n    get:\n      responses:\n        \"200\": {description: ok}\n"
-	closed := closedTarget(t)
+	closed := hostile.Refused(t)
 	tests := []struct {
 		name  string
 		files map[string]string // written into the working folder first
@@ -103,23 +100,9 @@ func TestRunPreflightErrors(t *testing.T) {
 				writeFile(t, filepath.Join(dir, name), content)
 			}
 			res := runCLI(t, dir, append([]string{"run"}, tt.args...)...)
-			if res.code != exitBadInput {
-				t.Errorf("exit %d; want %d\nstdout:\n%s\nstderr:\n%s", res.code, exitBadInput, res.stdout, res.stderr)
-			}
-			checkOneErrorLine(t, res.stderr)
-			for _, w := range tt.want {
-				if !strings.Contains(res.stderr, w) {
-					t.Errorf("stderr %q does not say %q", res.stderr, w)
-				}
-			}
+			checkRefused(t, dir, res, tt.want...)
 			if piece := secretPiece(res.stderr, headerSecret); piece != "" {
 				t.Errorf("stderr %q shows %q, a piece of the header's secret value", res.stderr, piece)
-			}
-			if res.stdout != "" {
-				t.Errorf("stdout not empty before the suite ran:\n%s", res.stdout)
-			}
-			if files := filesUnder(t, filepath.Join(dir, DefaultReportDir)); len(files) > 0 {
-				t.Errorf("report files written by a run that never started: %v", files)
 			}
 		})
 	}
@@ -130,9 +113,8 @@ func TestRunPreflightErrors(t *testing.T) {
 // failures.
 func TestRunFaultyTarget(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "ref.yaml"), string(openapi.Reference))
 	target := startReference(t, "status-500")
-	res := runCLI(t, dir, "run", "--spec", "ref.yaml", "--target", target)
+	res := runCLI(t, dir, "run", "--spec", referenceSpecFile(t, dir), "--target", target)
 	if res.code != exitFailed {
 		t.Fatalf("exit %d; want %d\nstdout:\n%s\nstderr:\n%s", res.code, exitFailed, res.stdout, res.stderr)
 	}
@@ -142,10 +124,7 @@ func TestRunFaultyTarget(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^FAIL +\S+ \S+: .*no-server-error`).MatchString(res.stdout) {
 		t.Errorf("stdout has no FAIL line naming no-server-error:\n%s", res.stdout)
 	}
-	run, err := reports.ReadJSON(filepath.Join(dir, DefaultReportDir))
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := readReport(t, dir)
 	if run.Summary.Failed == 0 || !run.Failed() {
 		t.Errorf("summary %+v; want failed checks", run.Summary)
 	}
@@ -189,10 +168,7 @@ func TestRunSelection(t *testing.T) {
 			if res.code != exitOK {
 				t.Fatalf("exit %d; want 0\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 			}
-			run, err := reports.ReadJSON(filepath.Join(dir, DefaultReportDir))
-			if err != nil {
-				t.Fatal(err)
-			}
+			run := readReport(t, dir)
 			var names []string
 			for _, sc := range run.Scenarios {
 				names = append(names, sc.Name)
@@ -222,8 +198,7 @@ func TestRunSelection(t *testing.T) {
 // TestRunReplicas: several --target flags are replicas of one API; racers are spread over
 // them. Two in-process servers would not share their memory store, so both name one server.
 func TestRunReplicas(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "ref.yaml"), string(openapi.Reference))
+	spec := referenceSpecFile(t, t.TempDir())
 	target := startReference(t, "")
 	tests := []struct {
 		name    string
@@ -235,11 +210,11 @@ func TestRunReplicas(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reportDir := filepath.Join(t.TempDir(), "out")
-			args := []string{"run", "--spec", "ref.yaml", "--report-dir", reportDir}
+			args := []string{"run", "--spec", spec, "--report-dir", reportDir}
 			for _, tg := range tt.targets {
 				args = append(args, "--target", tg)
 			}
-			res := runCLI(t, dir, args...)
+			res := runCLI(t, "", args...)
 			if res.code != exitOK {
 				t.Fatalf("exit %d; want 0\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 			}
@@ -292,8 +267,7 @@ func TestRunKeepsHeaderSecrets(t *testing.T) {
 		t.Run("fault="+tt.fault, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			writeFile(t, filepath.Join(dir, "ref.yaml"), string(openapi.Reference))
-			args := []string{"run", "-v", "--spec", "ref.yaml", "--target", startReference(t, tt.fault)}
+			args := []string{"run", "-v", "--spec", referenceSpecFile(t, dir), "--target", startReference(t, tt.fault)}
 			for name, value := range headers {
 				args = append(args, "--header", name+": "+value)
 			}
@@ -301,31 +275,14 @@ func TestRunKeepsHeaderSecrets(t *testing.T) {
 			if res.code != tt.code {
 				t.Fatalf("exit %d; want %d\nstdout:\n%s\nstderr:\n%s", res.code, tt.code, res.stdout, res.stderr)
 			}
-			outputs := map[string]string{"stdout": res.stdout, "stderr": res.stderr}
 			files := filesUnder(t, dir)
-			for _, f := range files {
-				b, err := os.ReadFile(filepath.Join(dir, f))
-				if err != nil {
-					t.Fatal(err)
-				}
-				outputs[f] = string(b)
-			}
 			for _, want := range []string{filepath.Join(DefaultReportDir, reports.JSONFile), filepath.Join(DefaultReportDir, "junit.xml")} {
 				if !slices.Contains(files, want) {
 					t.Errorf("%s not written; files: %v", want, files)
 				}
 			}
-			for where, text := range outputs {
-				for _, s := range secrets {
-					if strings.Contains(text, s) {
-						t.Errorf("%s holds the secret %q", where, s)
-					}
-				}
-			}
-			run, err := reports.ReadJSON(filepath.Join(dir, DefaultReportDir))
-			if err != nil {
-				t.Fatal(err)
-			}
+			checkNoSecret(t, dir, res, secrets...)
+			run := readReport(t, dir)
 			sent := 0
 			for _, sc := range run.Scenarios {
 				for _, x := range sc.Exchanges {
@@ -395,18 +352,6 @@ func startReference(t *testing.T, fault string) string {
 	return "http://" + srv.Addr
 }
 
-// closedTarget is the URL of a loopback port nothing listens on.
-func closedTarget(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
-}
-
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -438,6 +383,27 @@ func filesUnder(t *testing.T, root string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// checkRefused asserts that a run ended before its first scenario: exit 2, one error line on
+// stderr saying every want, nothing on stdout and no report written under dir.
+func checkRefused(t *testing.T, dir string, res cliResult, wants ...string) {
+	t.Helper()
+	if res.code != exitBadInput {
+		t.Errorf("exit %d; want %d\nstdout:\n%s\nstderr:\n%s", res.code, exitBadInput, res.stdout, res.stderr)
+	}
+	checkOneErrorLine(t, res.stderr)
+	for _, w := range wants {
+		if !strings.Contains(res.stderr, w) {
+			t.Errorf("stderr %q does not say %q", res.stderr, w)
+		}
+	}
+	if res.stdout != "" {
+		t.Errorf("stdout not empty, though no scenario should run:\n%s", res.stdout)
+	}
+	if files := filesUnder(t, filepath.Join(dir, DefaultReportDir)); len(files) > 0 {
+		t.Errorf("report files written by a run that never started: %v", files)
+	}
 }
 
 // checkOneErrorLine asserts that stderr is one "conflictcheck: ..." line, with no stack trace

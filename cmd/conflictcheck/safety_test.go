@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,9 +13,7 @@ import (
 	"time"
 
 	"github.com/conflictcheck/conflictcheck/internal/reftest"
-	"github.com/conflictcheck/conflictcheck/openapi"
 	"github.com/conflictcheck/conflictcheck/reference-server/fault"
-	"github.com/conflictcheck/conflictcheck/reports"
 )
 
 // guarded serves the correct reference API behind mw on loopback, and says how many items it
@@ -38,14 +35,6 @@ func guarded(t *testing.T, mw func(w http.ResponseWriter, r *http.Request, next 
 		}
 		return len(list.Items)
 	}
-}
-
-// referenceSpecFile writes the reference spec into dir for --spec.
-func referenceSpecFile(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "ref.yaml")
-	writeFile(t, path, string(openapi.Reference))
-	return path
 }
 
 // TestRunInterrupted: the first SIGINT stops firing, cleans up what the run created, writes
@@ -111,10 +100,7 @@ func TestRunInterrupted(t *testing.T) {
 			if n := items(); n != 0 {
 				t.Errorf("%d items left on the target after the interrupt, want every created one deleted", n)
 			}
-			run, err := reports.ReadJSON(filepath.Join(dir, DefaultReportDir))
-			if err != nil {
-				t.Fatal(err)
-			}
+			run := readReport(t, dir)
 			if !strings.HasPrefix(run.Meta.Stopped, "interrupted") || len(run.Scenarios) != 1 || len(run.Scenarios[0].Leftovers) != 0 {
 				t.Errorf("report: stopped %q, %d scenarios, leftovers %v", run.Meta.Stopped, len(run.Scenarios), run.Scenarios)
 			}
@@ -162,10 +148,7 @@ func TestRunMaxRequests(t *testing.T) {
 	if res.code != exitFailed || !strings.Contains(res.stdout, "stopped: the request budget (--max-requests 40) ran out") {
 		t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 	}
-	run, err := reports.ReadJSON(filepath.Join(dir, DefaultReportDir))
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := readReport(t, dir)
 	cleanup := 0
 	for _, s := range run.Scenarios {
 		for _, x := range s.Exchanges {

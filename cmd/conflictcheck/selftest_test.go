@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -33,13 +34,7 @@ func TestSelftestMemory(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &top); err != nil {
 		t.Fatalf("stdout is not one JSON object: %v\n%s", err, r.stdout)
 	}
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range top {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+	keys := slices.Sorted(maps.Keys(top))
 	if want := []string{"clean", "faults", "skipped"}; !slices.Equal(keys, want) {
 		t.Errorf("top-level keys %v; want %v", keys, want)
 	}

@@ -165,7 +165,6 @@ type API struct {
 	// hooks guards what the hooks record and change.
 	hooks    sync.Mutex
 	requests []Request
-	arrivals int
 	token    string
 	throttle int       // the next throttle requests get 429
 	until    time.Time // requests before it get 429
@@ -217,7 +216,6 @@ type Server struct {
 	*API
 	// URL is the base URL, http://127.0.0.1:port.
 	URL string
-	srv *httptest.Server
 }
 
 // Start serves the API configured by opts on 127.0.0.1 until t ends.
@@ -229,14 +227,8 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	return &Server{API: api, URL: srv.URL, srv: srv}
+	return &Server{API: api, URL: srv.URL}
 }
-
-// Close stops the server before t ends (it is stopped when t ends anyway).
-func (s *Server) Close() { s.srv.Close() }
-
-// Options are the options the API was made with.
-func (a *API) Options() Options { return a.opts }
 
 // Spec is the OpenAPI 3.0 document, YAML, describing this API.
 func (a *API) Spec() string { return Spec(a.opts) }
@@ -288,11 +280,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
 	}
 	a.hooks.Lock()
-	a.arrivals++
-	n := a.arrivals
 	i := len(a.requests)
 	a.requests = append(a.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
-	limited := a.limited(n)
+	limited := a.limited(i + 1)
 	token := a.token
 	a.hooks.Unlock()
 	defer func() {

@@ -17,7 +17,7 @@ type obj = map[string]any
 // tell (faults, delays, rate limits, the token's value) do not change it, but for a Token it
 // declares bearer authentication. Spec does not check opts; New does.
 func Spec(opts Options) string {
-	s := specBuilder{opts: opts, api: &API{opts: opts}}
+	s := specBuilder{&API{opts: opts}}
 	b, err := yaml.Marshal(s.document())
 	if err != nil {
 		// Marshalling plain maps, strings, numbers and booleans cannot fail.
@@ -26,10 +26,9 @@ func Spec(opts Options) string {
 	return string(b)
 }
 
-type specBuilder struct {
-	opts Options
-	api  *API
-}
+// specBuilder builds the document of an API from the options it was made with, asking the API
+// the same questions its handlers ask (where the version lives, the widget's shape).
+type specBuilder struct{ *API }
 
 func ref(kind, name string) obj { return obj{"$ref": "#/components/" + kind + "/" + name} }
 
@@ -61,7 +60,7 @@ func (s specBuilder) description() string {
 	} else {
 		b.WriteString("unique name, a color and a version.")
 	}
-	if s.api.bodyVersion() {
+	if s.bodyVersion() {
 		fmt.Fprintf(&b, " The version is the body member %s; an update with a stale or missing one gets 409.", s.opts.VersionField)
 	} else {
 		b.WriteString(" The version is the ETag; an update needs If-Match (428 without it, 412 when stale).")
@@ -103,7 +102,7 @@ func (s specBuilder) rejections(rs obj, codes ...int) obj {
 func (s specBuilder) widgetResponse(desc string, location, body bool) obj {
 	r := obj{"description": desc}
 	h := obj{}
-	if !s.api.bodyVersion() {
+	if !s.bodyVersion() {
 		h["ETag"] = ref("headers", "ETag")
 	}
 	if location {
@@ -157,7 +156,7 @@ func (s specBuilder) collection() obj {
 
 // namePointer is where a widget body holds its name.
 func (s specBuilder) namePointer() string {
-	if s.api.kubernetes() {
+	if s.kubernetes() {
 		return "/metadata/name"
 	}
 	return "/name"
@@ -172,7 +171,7 @@ func (s specBuilder) item() obj {
 		}, http.StatusNotFound),
 	}
 	var params []any
-	if !s.api.bodyVersion() {
+	if !s.bodyVersion() {
 		params = append(params, obj{"name": "If-Match", "in": "header", "required": !s.opts.PUTCreate,
 			"description": "The widget's current ETag (strong comparison).", "schema": obj{"type": "string"}})
 	}
@@ -188,7 +187,7 @@ func (s specBuilder) item() obj {
 	} else {
 		codes = append(codes, http.StatusNotFound)
 	}
-	if s.api.bodyVersion() {
+	if s.bodyVersion() {
 		codes = append(codes, http.StatusConflict)
 	} else {
 		codes = append(codes, http.StatusPreconditionRequired)
@@ -224,7 +223,7 @@ func (s specBuilder) item() obj {
 // replaceConflict is replaceWidget's x-conflict.
 func (s specBuilder) replaceConflict() any {
 	version := obj{"header": "ETag"}
-	if s.api.bodyVersion() {
+	if s.bodyVersion() {
 		version = obj{"field": s.opts.VersionField}
 	}
 	stale := obj{"kind": "stale-update", "version": version}
@@ -299,7 +298,7 @@ func (s specBuilder) schemas() obj {
 		}},
 	}
 	id := obj{"type": "string", "readOnly": true}
-	if s.api.kubernetes() {
+	if s.kubernetes() {
 		rv := obj{"type": "string", "description": "Opaque; changes with every write."}
 		out["Widget"] = obj{"type": "object", "required": []any{"id", "metadata", "spec"}, "properties": obj{
 			"id":       id,
@@ -332,7 +331,7 @@ func (s specBuilder) schemas() obj {
 		replace["name"] = name
 		replaceRequired = append(replaceRequired, "name")
 	}
-	if f := s.api.field(); f != "" {
+	if f := s.field(); f != "" {
 		v := s.versionSchema()
 		widget[f], replace[f] = v, v
 		required = append(required, f)

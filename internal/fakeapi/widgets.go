@@ -203,15 +203,25 @@ func (a *API) answer(w http.ResponseWriter, status int, s snapshot, location, bo
 	writeJSON(w, status, "application/json", s.body)
 }
 
-// create is POST /widgets.
-func (a *API) create(w http.ResponseWriter, body []byte) {
+// decode parses and validates a widget body for a create (needName) or an update, answering
+// 400 or 422 itself when it is not one; ok reports that it is.
+func (a *API) decode(w http.ResponseWriter, body []byte, needName bool) (in input, ok bool) {
 	in, bad := a.parse(body)
 	if bad != "" {
 		a.reject(w, http.StatusBadRequest, "malformed-request", bad)
-		return
+		return input{}, false
 	}
-	if why := a.invalid(in, true); why != "" {
+	if why := a.invalid(in, needName); why != "" {
 		a.reject(w, http.StatusUnprocessableEntity, "validation-failed", why)
+		return input{}, false
+	}
+	return in, true
+}
+
+// create is POST /widgets.
+func (a *API) create(w http.ResponseWriter, body []byte) {
+	in, ok := a.decode(w, body, true)
+	if !ok {
 		return
 	}
 	a.mu.Lock()
@@ -292,13 +302,8 @@ type rejection struct {
 
 // put is PUT /widgets/{id}: an update conditional on the version, or, with PUTCreate, a create.
 func (a *API) put(w http.ResponseWriter, r *http.Request, id string, body []byte) {
-	in, bad := a.parse(body)
-	if bad != "" {
-		a.reject(w, http.StatusBadRequest, "malformed-request", bad)
-		return
-	}
-	if why := a.invalid(in, false); why != "" {
-		a.reject(w, http.StatusUnprocessableEntity, "validation-failed", why)
+	in, ok := a.decode(w, body, false)
+	if !ok {
 		return
 	}
 	ifMatch, ifNoneMatch := r.Header.Get("If-Match"), r.Header.Get("If-None-Match")

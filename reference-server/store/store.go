@@ -241,7 +241,7 @@ type Options struct {
 // racy reports whether conditional writes run as check-then-act.
 func (o Options) racy() bool { return o.CheckThenAct || o.ReplicaLock }
 
-// Spin waits exactly d. time.Sleep oversleeps by tens of microseconds, far more than the
+// Spin waits at least d, and exactly d when nothing else is runnable. time.Sleep oversleeps by tens of microseconds, far more than the
 // windows conflictcheck must hit, so short waits loop on the monotonic clock. The loop yields
 // the processor on every turn, as the I/O of a real check-then-act gap would: a bare busy
 // loop holds its core, so on a small machine the other racers' handlers could not even reach
