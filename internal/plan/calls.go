@@ -18,11 +18,10 @@ import (
 // Headers conflictcheck fills itself at run time, never synthesised.
 var runtimeHeaders = []string{"If-Match", "If-None-Match", "Idempotency-Key"}
 
-// hasParam reports whether op takes a header parameter called name.
+// hasParam reports whether op takes a header parameter called name (case-insensitive).
 func hasParam(op specload.Operation, name string) bool {
-	return slices.ContainsFunc(op.Parameters(), func(prm *openapi3.Parameter) bool {
-		return prm.In == openapi3.ParameterInHeader && strings.EqualFold(prm.Name, name)
-	})
+	_, ok := headerParam(op, name)
+	return ok
 }
 
 // headerParam is the declared spelling of op's header parameter name (case-insensitive).
@@ -258,16 +257,17 @@ func (p *planner) uniquify(sc *Scenario, op specload.Operation, c *Call, key []s
 		}
 	}
 	c.Body = m
+	schema := requestSchema(op.Op)
 	us := make([]Unique, len(key))
 	for i, ptr := range key {
-		us[i] = Unique{Pointer: ptr, Slot: slot + ptr, schema: requestSchema(op.Op)}
+		us[i] = Unique{Pointer: ptr, Slot: slot + ptr, schema: schema}
 	}
 	if setUniques(p.gen, c, us, "") == nil {
 		return
 	}
 	// One of them breaks the body: find which, one at a time.
 	for _, u := range us {
-		if err := p.makeUnique(c, u); err != nil {
+		if err := setUnique(p.gen, c, u, ""); err != nil {
 			sc.Notes = append(sc.Notes, fmt.Sprintf("key %s cannot be made unique per run (%v): reruns may collide with leftovers", u.Pointer, err))
 		}
 	}
@@ -278,33 +278,38 @@ func (p *planner) uniquify(sc *Scenario, op specload.Operation, c *Call, key []s
 // succeed.
 func setUniques(gen *synth.Generator, c *Call, us []Unique, salt string) error {
 	out := cloneCall(*c)
-	var ptrs, slots []string
-	var schema *openapi3.SchemaRef
+	var body []Unique // the body members made together, all of body[0].schema
 	for _, u := range us {
-		if u.param == nil && u.Param == "" && u.schema != nil && (schema == nil || schema == u.schema) {
-			schema = u.schema
-			ptrs, slots = append(ptrs, u.Pointer), append(slots, saltSlot(u.Slot, salt))
+		if u.param == nil && u.Param == "" && u.schema != nil && (len(body) == 0 || body[0].schema == u.schema) {
+			body = append(body, u)
 			continue
 		}
 		if err := setUnique(gen, &out, u, salt); err != nil {
 			return fmt.Errorf("%s%s: %w", u.Pointer, u.Param, err)
 		}
 	}
-	if len(ptrs) > 0 {
-		body, err := gen.UniqueAtEach(schema, out.Body, ptrs, slots)
+	if len(body) > 0 {
+		ptrs, slots := make([]string, len(body)), make([]string, len(body))
+		for i, u := range body {
+			ptrs[i], slots[i] = u.Pointer, saltSlot(u.Slot, salt)
+		}
+		v, err := gen.UniqueAtEach(body[0].schema, out.Body, ptrs, slots)
 		if err != nil {
 			return err
 		}
-		out.Body = body
-		for _, u := range us {
-			if slices.Contains(ptrs, u.Pointer) && u.Param == "" {
-				out.Unique = slices.DeleteFunc(slices.Clone(out.Unique), func(x Unique) bool { return x.Pointer == u.Pointer && x.Param == "" })
-				out.Unique = append(out.Unique, u)
-			}
+		out.Body = v
+		for _, u := range body {
+			out.Unique = record(out.Unique, u)
 		}
 	}
 	*c = out
 	return nil
+}
+
+// record is us with u recorded, replacing an earlier record of the same place.
+func record(us []Unique, u Unique) []Unique {
+	us = slices.DeleteFunc(slices.Clone(us), func(x Unique) bool { return x.Pointer == u.Pointer && x.Param == u.Param })
+	return append(us, u)
 }
 
 // saltSlot is slot salted for a re-keyed value; slot itself when salt is empty.
@@ -317,19 +322,13 @@ func saltSlot(slot, salt string) string {
 
 // uniqueParam sets c's parameter name (an idempotency key) to a value unique to slot.
 func (p *planner) uniqueParam(c *Call, name, slot string) error {
-	return p.makeUnique(c, Unique{Param: name, Slot: slot})
+	return setUnique(p.gen, c, Unique{Param: name, Slot: slot}, "")
 }
 
 // uniqueID sets c's path parameter id (a PUT's client-chosen id) to a value of its schema
 // unique to slot.
 func (p *planner) uniqueID(c *Call, id *openapi3.Parameter, slot string) error {
-	return p.makeUnique(c, Unique{Param: id.Name, Slot: slot + "/{" + id.Name + "}", param: id})
-}
-
-// makeUnique stores a fresh value for u (salted, when salt is not empty) into c and records u,
-// replacing an earlier record of the same place.
-func (p *planner) makeUnique(c *Call, u Unique) error {
-	return setUnique(p.gen, c, u, "")
+	return setUnique(p.gen, c, Unique{Param: id.Name, Slot: slot + "/{" + id.Name + "}", param: id}, "")
 }
 
 // setUnique stores a value unique to u's slot (salted, when salt is not empty) into c and
@@ -370,8 +369,7 @@ func setUnique(gen *synth.Generator, c *Call, u Unique, salt string) error {
 			return err
 		}
 	}
-	c.Unique = slices.DeleteFunc(slices.Clone(c.Unique), func(x Unique) bool { return x.Pointer == u.Pointer && x.Param == u.Param })
-	c.Unique = append(c.Unique, u)
+	c.Unique = record(c.Unique, u)
 	return nil
 }
 

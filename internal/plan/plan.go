@@ -273,21 +273,18 @@ func (p *planner) infer(op specload.Operation) ([]Scenario, string) {
 		if op.Method == http.MethodPut && hasParam(op, "If-None-Match") && idParam(op) != nil {
 			add(xconflict.DuplicateCreate, nil, "PUT with an If-None-Match header parameter: a create-only write on a client-chosen id (RFC 9110 §13.1.2)")
 		}
-		if hasParam(op, "If-Match") {
-			add(xconflict.StaleUpdate, &xconflict.Version{Header: "ETag"}, op.Method+" with an If-Match parameter")
-			break
+		read := ""
+		if r := p.readFor(op.Path); r != nil {
+			read = r.ID
 		}
-		read := p.readFor(op.Path)
-		field := ""
-		if read != nil {
-			field = sharedVersionField(op, *read)
-		}
-		if field != "" {
-			add(xconflict.StaleUpdate, &xconflict.Version{Field: field}, fmt.Sprintf("%s with a version-like body field %s shared with %s", op.Method, field, read.ID))
-		} else if len(fs) == 0 {
-			if declares(op.Op, 409) || declares(op.Op, 412) {
-				return nil, "declares 409/412 but has no If-Match or If-None-Match parameter and no version-like body field shared with its read operation: add x-conflict (kind stale-update, version; or duplicate-create)"
-			}
+		switch v, _ := p.version(op, read); {
+		case v != nil && v.Field != "":
+			add(xconflict.StaleUpdate, v, fmt.Sprintf("%s with a version-like body field %s shared with %s", op.Method, v.Field, read))
+		case v != nil:
+			add(xconflict.StaleUpdate, v, op.Method+" with an If-Match parameter")
+		case len(fs) == 0 && (declares(op.Op, 409) || declares(op.Op, 412)):
+			return nil, "declares 409/412 but has no If-Match or If-None-Match parameter and no version-like body field shared with its read operation: add x-conflict (kind stale-update, version; or duplicate-create)"
+		case len(fs) == 0:
 			return nil, ""
 		}
 	case op.Method == http.MethodDelete:
@@ -360,7 +357,7 @@ func (p *planner) build(sc *Scenario, op specload.Operation, c xconflict.Conflic
 			// The read is bound to the subject when it reads the subject's resource, else to
 			// the resource the winning racer created (a created order, a created item).
 			from := subject
-			if subject == nil || p.createFor(r.Path) == nil || p.createFor(r.Path).ID != subject.ID {
+			if create := p.createFor(r.Path); subject == nil || create == nil || create.ID != subject.ID {
 				from, sc.ReadsWinner = &op, true
 			}
 			call := p.call(sc, *from, r, c.Bind)
@@ -431,13 +428,11 @@ func (p *planner) mechanism(sc *Scenario, op specload.Operation, c xconflict.Con
 		}
 		return profile.MechanismCreate
 	case xconflict.StaleUpdate:
-		switch {
-		case c.Version != nil && c.Version.Field != "":
-			return profile.MechanismBodyVersion
-		case c.Version != nil, hasParam(op, "If-Match"):
-			return profile.MechanismIfMatch
+		v := c.Version
+		if v == nil {
+			v, _ = p.version(op, sc.Read)
 		}
-		if r, ok := p.doc.Operation(sc.Read); ok && sharedVersionField(op, r) != "" {
+		if v != nil && v.Field != "" {
 			return profile.MechanismBodyVersion
 		}
 		return profile.MechanismIfMatch
@@ -529,19 +524,13 @@ func (p *planner) staleUpdate(sc *Scenario, op specload.Operation, subject *spec
 		return
 	}
 	if sc.Version == nil {
-		if hasParam(op, "If-Match") {
-			sc.Version = &xconflict.Version{Header: "ETag"}
-			sc.Notes = append(sc.Notes, "version: the ETag header, sent back in If-Match (the operation takes If-Match)")
-		} else if r, ok := p.doc.Operation(sc.Read); ok {
-			if f := sharedVersionField(op, r); f != "" {
-				sc.Version = &xconflict.Version{Field: f}
-				sc.Notes = append(sc.Notes, "version: body field "+f+" shared with "+sc.Read)
-			}
-		}
-		if sc.Version == nil {
+		v, why := p.version(op, sc.Read)
+		if v == nil {
 			sc.Blocked = "no version to conflict on: the operation takes no If-Match and shares no version-like field with its read operation; add x-conflict.version"
 			return
 		}
+		sc.Version = v
+		sc.Notes = append(sc.Notes, "version: "+why)
 	}
 	racer, ok := p.racer(sc, op, subject, c)
 	if !ok {
@@ -650,11 +639,9 @@ func (p *planner) capacity(sc *Scenario, op specload.Operation, subject *specloa
 	if !ok {
 		return
 	}
-	for _, prm := range op.Parameters() {
-		if prm.In == openapi3.ParameterInHeader && strings.EqualFold(prm.Name, "Idempotency-Key") {
-			racer.Fresh = append(racer.Fresh, prm.Name)
-			delete(racer.Params, prm.Name)
-		}
+	if name, ok := headerParam(op, "Idempotency-Key"); ok {
+		racer.Fresh = append(racer.Fresh, name)
+		delete(racer.Params, name)
 	}
 	sc.Racers = []Call{racer}
 	if r, ok := p.doc.Operation(c.Invariant.Read); ok && subject != nil {
@@ -684,6 +671,21 @@ func (p *planner) sizeCapacity(sc *Scenario, inv *xconflict.Invariant) {
 	}
 	last.Body = body
 	sc.Notes = append(sc.Notes, fmt.Sprintf("capacity: the subject is created with %s = %v so that %d racers exceed it", inv.Field, size, sc.Concurrency))
+}
+
+// version is where a stale-update of op carries its version when x-conflict does not say,
+// and why: the ETag header, sent back in If-Match, when op takes If-Match, else a
+// version-like body field op shares with the read operation read; nil when neither.
+func (p *planner) version(op specload.Operation, read string) (*xconflict.Version, string) {
+	if hasParam(op, "If-Match") {
+		return &xconflict.Version{Header: "ETag"}, "the ETag header, sent back in If-Match (the operation takes If-Match)"
+	}
+	if r, ok := p.doc.Operation(read); ok {
+		if f := sharedVersionField(op, r); f != "" {
+			return &xconflict.Version{Field: f}, "body field " + f + " shared with " + read
+		}
+	}
+	return nil, ""
 }
 
 // racer is the call to op bound to the subject (or standalone without one), with its body;

@@ -7,6 +7,7 @@ package profile
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -213,10 +214,8 @@ func (p Profile) Override(spec string) (Profile, error) {
 	}
 	out := p
 	out.overrides = make(map[xconflict.Kind]override, len(p.overrides)+1)
-	for k, v := range p.overrides {
-		out.overrides[k] = v
-	}
-	out.overrides[kind] = override{codes: cs, spec: string(kind) + "=" + joinInts(cs, ",")}
+	maps.Copy(out.overrides, p.overrides)
+	out.overrides[kind] = override{codes: cs, spec: string(kind) + "=" + joinInts(cs)}
 	return out, nil
 }
 
@@ -229,22 +228,20 @@ func (p Profile) Overridden(kind xconflict.Kind) (string, bool) {
 // Rule returns the profile's rule for kind and mechanism: the kind's rule for that mechanism,
 // else its first (MechanismAny's); false for an unknown kind.
 func (p Profile) Rule(kind xconflict.Kind, m Mechanism) (Rule, bool) {
-	var first *Rule
-	for i, r := range p.table() {
+	var first Rule
+	found := false
+	for _, r := range p.table() {
 		if r.Kind != kind {
 			continue
 		}
 		if r.Mechanism == m {
 			return r, true
 		}
-		if first == nil {
-			first = &p.table()[i]
+		if !found {
+			first, found = r, true
 		}
 	}
-	if first == nil {
-		return Rule{}, false
-	}
-	return *first, true
+	return first, found
 }
 
 // Expect returns the statuses that count as a correct rejection for kind by mechanism m, and
@@ -292,11 +289,11 @@ func describe(kind xconflict.Kind, m Mechanism) string {
 	return string(kind)
 }
 
-// joinInts joins statuses with sep.
-func joinInts(xs []int, sep string) string {
+// joinInts joins statuses with commas, as CODES is written.
+func joinInts(xs []int) string {
 	parts := make([]string, len(xs))
 	for i, x := range xs {
 		parts[i] = strconv.Itoa(x)
 	}
-	return strings.Join(parts, sep)
+	return strings.Join(parts, ",")
 }

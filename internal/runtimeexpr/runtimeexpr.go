@@ -45,6 +45,10 @@ func (e Expr) String() string { return e.raw }
 // IsExpression reports whether s looks like a runtime expression (starts with "$" followed by
 // a known source), so that literal strings in a body template are left alone.
 func IsExpression(s string) bool {
+	if !strings.HasPrefix(s, "$") {
+		// Most strings of a body are literals: spare them Parse's error.
+		return false
+	}
 	_, err := Parse(s)
 	return err == nil
 }
@@ -157,10 +161,14 @@ func (e Expr) Eval(c Context) (any, error) {
 		}
 		return v[0], nil
 	case ReqQuery:
-		if c.URL == nil || !c.URL.Query().Has(e.Name) {
+		var q url.Values
+		if c.URL != nil {
+			q = c.URL.Query()
+		}
+		if !q.Has(e.Name) {
 			return nil, fmt.Errorf("%s: query parameter %s %w", e.raw, e.Name, ErrMissing)
 		}
-		return c.URL.Query().Get(e.Name), nil
+		return q.Get(e.Name), nil
 	case ReqPath:
 		v, ok := c.PathParams[e.Name]
 		if !ok {
