@@ -133,9 +133,28 @@ error, or a target that does not serve the API; 130 a second interrupt.`,
 	return cmd
 }
 
+// checkNumbers checks the numeric flags of run.
+func (fl runFlags) checkNumbers() error {
+	switch {
+	case fl.attempts < 1:
+		return fmt.Errorf("--attempts must be at least 1, got %d", fl.attempts)
+	case fl.maxRequests < 0:
+		return fmt.Errorf("--max-requests must be 0 (no budget) or more, got %d", fl.maxRequests)
+	case fl.deadline < 0:
+		return fmt.Errorf("--deadline must be 0 (none) or positive, got %v", fl.deadline)
+	case fl.concurrency < 0 || fl.concurrency == 1:
+		return fmt.Errorf("--concurrency must be at least 2 racers, got %d", fl.concurrency)
+	}
+	return nil
+}
+
 // runChecks is `conflictcheck run`: a preflight whose every problem is one error (exit 2), then
 // the suite.
 func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error {
+	// The flags are checked before --auth-command runs: a typo must not cost a token.
+	if err := fl.checkNumbers(); err != nil {
+		return err
+	}
 	creds, err := credentials(ctx, fl, os.Environ(), !fl.dryRun)
 	if err != nil {
 		return err
@@ -144,24 +163,12 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if fl.attempts < 1 {
-		return fmt.Errorf("--attempts must be at least 1, got %d", fl.attempts)
-	}
-	if fl.maxRequests < 0 {
-		return fmt.Errorf("--max-requests must be 0 (no budget) or more, got %d", fl.maxRequests)
-	}
-	if fl.deadline < 0 {
-		return fmt.Errorf("--deadline must be 0 (none) or positive, got %v", fl.deadline)
-	}
 	ctx, stop := watchInterrupts(ctx, stderr)
 	defer stop()
 	if fl.deadline > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, fl.deadline, fmt.Errorf("the run's deadline (--deadline %s) passed: no more requests were fired, and what the run created was cleaned up", fl.deadline))
 		defer cancel()
-	}
-	if fl.concurrency < 0 || fl.concurrency == 1 {
-		return fmt.Errorf("--concurrency must be at least 2 racers, got %d", fl.concurrency)
 	}
 	sel, err := parseSelection(fl)
 	if err != nil {
@@ -244,7 +251,13 @@ func runChecks(ctx context.Context, fl runFlags, stdout, stderr io.Writer) error
 // runSuite runs the Ginkgo suite, printing a line per scenario and a summary, and writes the
 // reports.
 func runSuite(cfg suites.Config, fl runFlags, budget *engine.Budget, stdout io.Writer) error {
-	cfg.OnScenario = func(o suites.Outcome) { fmt.Fprintln(stdout, scenarioLine(o)) }
+	spentAt := "" // the first scenario the request budget stopped
+	cfg.OnScenario = func(o suites.Outcome) {
+		if o.Result.BudgetSpent && spentAt == "" {
+			spentAt = o.Name
+		}
+		fmt.Fprintln(stdout, scenarioLine(o))
+	}
 
 	sc, rc := ginkgo.GinkgoConfiguration()
 	// The run's own deadline and interrupts stop it (cfg.Context); Ginkgo's must not first.
@@ -275,7 +288,7 @@ func runSuite(cfg suites.Config, fl runFlags, budget *engine.Budget, stdout io.W
 		if run, reportErr = reports.FromGinkgo(r, meta); reportErr != nil {
 			return
 		}
-		run.Meta.Stopped = stopped(cfg.Context, run)
+		run.Meta.Stopped = stopped(cfg.Context, spentAt, budget.Max())
 		if err := reports.WriteAll(fl.reportDir, run); err != nil {
 			reportErr = fmt.Errorf("write reports: %w", err)
 		}
@@ -297,16 +310,14 @@ func runSuite(cfg suites.Config, fl runFlags, budget *engine.Budget, stdout io.W
 	return nil
 }
 
-// stopped says why run ended before its end: the cause of ctx (an interrupt, the deadline),
-// or a request budget that ran out; empty when it ran to its end.
-func stopped(ctx context.Context, run reports.Run) string {
-	if ctx != nil && ctx.Err() != nil {
+// stopped says why a run ended before its end: the cause of ctx (an interrupt, the deadline),
+// or the request budget, which first stopped the scenario spentAt; empty when it ran to its end.
+func stopped(ctx context.Context, spentAt string, maxRequests int) string {
+	switch {
+	case ctx != nil && ctx.Err() != nil:
 		return context.Cause(ctx).Error()
-	}
-	for _, s := range run.Scenarios {
-		if strings.Contains(s.Error, engine.ErrBudgetSpent.Error()) {
-			return fmt.Sprintf("the request budget (--max-requests %d) ran out: scenarios from %s on did not fire all their requests", run.Meta.MaxRequests, s.Title())
-		}
+	case spentAt != "":
+		return fmt.Sprintf("the request budget (--max-requests %d) ran out: scenarios from %s on did not fire all their requests", maxRequests, spentAt)
 	}
 	return ""
 }

@@ -78,6 +78,8 @@ type Result struct {
 	// Error says why the scenario could not run to its end (a setup rejected, a request that
 	// could not be built, a cancelled context): the checks report it, it is no verdict.
 	Error string `json:"error,omitempty"`
+	// BudgetSpent says the scenario stopped because the run's request budget refused a request.
+	BudgetSpent bool `json:"budget_spent,omitempty"`
 }
 
 // Run executes sc against env and returns what it observed; it stops early, with Error set,
@@ -87,6 +89,7 @@ func Run(ctx context.Context, sc plan.Scenario, env Env) Result {
 	r := &runner{ctx: ctx, sc: sc, env: env.withDefaults(), res: Result{Scenario: sc.ID}, seen: map[string]bool{}}
 	if err := r.run(); err != nil {
 		r.res.Error = err.Error()
+		r.res.BudgetSpent = errors.Is(err, engine.ErrBudgetSpent)
 	}
 	r.cleanup(ctx)
 	return r.res
