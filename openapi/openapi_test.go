@@ -14,11 +14,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
-
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
 	"github.com/conflictcheck/conflictcheck/openapi"
 )
 

@@ -9,21 +9,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
-	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/conflictcheck/conflictcheck/openapi"
 )
-
-// loadBytes loads a document given as bytes: it has no folder, so external references are refused.
-func loadBytes(ctx context.Context, data []byte, opts Options) (*Document, error) {
-	doc, err := load(ctx, &source{name: "<bytes>", data: data}, opts.withDefaults())
-	if err != nil {
-		return nil, &Error{Source: "<bytes>", Err: err}
-	}
-	return doc, nil
-}
 
 func addSeeds(f *testing.F) {
 	f.Add(openapi.Reference)
@@ -49,15 +39,9 @@ func addSeeds(f *testing.F) {
 func FuzzLoad(f *testing.F) {
 	addSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		doc, err := loadBytes(context.Background(), data, Options{MaxBytes: 1 << 20})
+		doc, err := LoadBytes(context.Background(), "<bytes>", data, Options{MaxBytes: 1 << 20})
 		if err != nil {
-			var le *Error
-			if !errors.As(err, &le) {
-				t.Fatalf("error is a %T", err)
-			}
-			if strings.ContainsAny(err.Error(), "\r\n") {
-				t.Fatalf("error spans lines: %q", err)
-			}
+			oneLineError(t, "<bytes>", err)
 			return
 		}
 		if doc.T == nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/conflictcheck/conflictcheck/internal/runtimeexpr"
 )
 
 // OperationLines maps each operation of an OpenAPI document to the 1-based line of its key in
@@ -158,9 +160,8 @@ func (l *opLiner) resolve(ref *yaml.Node) *yaml.Node {
 	if frag == "" {
 		return n
 	}
-	for _, tok := range strings.Split(frag[1:], "/") {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-		if n = l.get(n, tok); n == nil {
+	for tok := range strings.SplitSeq(frag[1:], "/") {
+		if n = l.get(n, runtimeexpr.UnescapeToken(tok)); n == nil {
 			return nil
 		}
 	}

@@ -470,8 +470,6 @@ func fromAny(v any, ord order) (*yaml.Node, error) {
 			tag = tagInt
 		}
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: v.String()}, nil
-	case float64:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tagFloat, Value: strconv.FormatFloat(v, 'g', -1, 64)}, nil
 	}
 	return nil, fmt.Errorf("unexpected %T in a document", v)
 }

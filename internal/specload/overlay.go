@@ -57,7 +57,7 @@ func parseOverlay(name string, v any) (*overlay, error) {
 	if !ok {
 		return nil, errors.New(`not an Overlay document: no "overlay" version field`)
 	}
-	if version != "1.0.0" && !strings.HasPrefix(version, "1.0.") && !strings.HasPrefix(version, "1.1.") {
+	if !strings.HasPrefix(version, "1.0.") && !strings.HasPrefix(version, "1.1.") {
 		return nil, fmt.Errorf("unsupported Overlay version %q (supported: 1.0.x)", version)
 	}
 	list, ok := doc["actions"].([]any)

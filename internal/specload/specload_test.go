@@ -40,6 +40,13 @@ func loadErr(t *testing.T, source string, opts Options) string {
 	if err == nil {
 		t.Fatalf("Load(%s) succeeded, want an error", source)
 	}
+	return oneLineError(t, source, err)
+}
+
+// oneLineError checks that err, Load's error for source, is an *Error of one line, and
+// returns its message.
+func oneLineError(t *testing.T, source string, err error) string {
+	t.Helper()
 	var le *Error
 	if !errors.As(err, &le) {
 		t.Errorf("Load(%s) error is a %T, want *Error", source, err)
